@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+// LowDoseCT — restores low-dose CT studies with RED-CNN. See docs/architecture.md for the module map.
+import PackageDescription
+
+/// DCMTK and OpenJPEG live in Debian's standard paths; `pkg-config dcmtk` is broken on bookworm,
+/// so the libraries are named explicitly (see docs/architecture.md, "System libraries").
+let dcmtkLibraries: [LinkerSetting] = [
+    "dcmjpls", "dcmtkcharls", "dcmjpeg", "ijg8", "ijg12", "ijg16",
+    "dcmdata", "oflog", "ofstd", "openjp2", "z",
+].map { .linkedLibrary($0) }
+
+let package = Package(
+    name: "LowDoseCT",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "ldct", targets: ["ldct"]),
+        .library(name: "DICOMIO", targets: ["DICOMIO"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Every DCMTK/OpenJPEG call, behind a plain C header (no C++ types cross into Swift).
+        .target(
+            name: "CDCMTK",
+            cxxSettings: [.unsafeFlags(["-I/usr/include/openjpeg-2.5"])],
+            linkerSettings: dcmtkLibraries
+        ),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        // DICOM ingest (files → CT series in HU) and the derived-series writer.
+        .target(name: "DICOMIO", dependencies: ["CDCMTK"]),
+        // The command line: parsing, progress, exit codes. No logic of its own.
+        .executableTarget(
+            name: "ldct",
+            dependencies: [
+                "DICOMIO",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Makes the synthetic DICOM fixtures and the sample study (scripts/make-fixtures).
+        .executableTarget(name: "FixtureMaker", dependencies: ["DICOMIO"]),
+        .testTarget(name: "DICOMIOTests", dependencies: ["DICOMIO"]),
+        .testTarget(name: "LdctCLITests", dependencies: ["ldct", "DICOMIO"]),
+    ],
+    swiftLanguageModes: [.v6],
+    cxxLanguageStandard: .cxx17
+)
