@@ -19,6 +19,8 @@
 
 #include <openjpeg.h>
 
+#include <malloc.h>
+
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -249,6 +251,13 @@ int ldct_init(char *err, size_t errlen) {
         return LDCT_ERR_OPEN;
     }
     return LDCT_OK;
+}
+
+void ldct_tune_allocator(void) {
+#ifdef M_MMAP_THRESHOLD
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
 }
 
 ldct_file *ldct_open(const char *path, char *err, size_t errlen) {

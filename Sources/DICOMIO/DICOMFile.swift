@@ -19,6 +19,10 @@ public final class DICOMFile {
         }
     }
 
+    /// Process-wide: reuse freed slice-sized buffers instead of fresh pages (see ldct_dicom.h).
+    /// Called once by the command line; measured in docs/benchmarks.md.
+    public static func tuneAllocator() { ldct_tune_allocator() }
+
     /// Opens an existing file. Throws `.unreadable` when DCMTK cannot parse it.
     public init(path: String) throws {
         try DICOMFile.initialize()

@@ -178,7 +178,8 @@ func makeSample(_ out: String) throws {
     s.patientName = "SAMPLE^PHANTOM"
     s.patientID = "LDCT-SAMPLE"
     try NewSeriesWriter.writeClassic(s, images: images(8, size: 512, seed: 100, noise: 12), directory: out,
-                                     fileName: { String(format: "normal-%02d.dcm", $0 + 1) })
+                                     fileName: { String(format: "normal-%02d.dcm", $0 + 1) },
+                                     transferSyntax: .jpegLSLossless)
 }
 
 func makeBench(_ out: String, count: Int) throws {

@@ -45,6 +45,11 @@ typedef enum {
  * Safe to call many times and from many threads; the work happens once. */
 int ldct_init(char *err, size_t errlen);
 
+/* Keeps freed buffers of slice size in the heap for reuse (glibc mallopt: mmap threshold 64 MiB,
+ * trim threshold 256 MiB) so decoding slice after slice does not pay fresh page faults each time.
+ * A process-wide policy: the command line calls it once at start. */
+void ldct_tune_allocator(void);
+
 /* Opens a file (with or without the 128-byte preamble). Large values such as pixel data are read
  * lazily, so opening is cheap. Returns NULL and a message when the file is not readable DICOM. */
 ldct_file *ldct_open(const char *path, char *err, size_t errlen);
