@@ -15,6 +15,8 @@ let package = Package(
     products: [
         .executable(name: "ldct", targets: ["ldct"]),
         .library(name: "DICOMIO", targets: ["DICOMIO"]),
+        .library(name: "ConvNet", targets: ["ConvNet"]),
+        .library(name: "Denoising", targets: ["Denoising"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -30,18 +32,24 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         // DICOM ingest (files → CT series in HU) and the derived-series writer.
         .target(name: "DICOMIO", dependencies: ["CDCMTK"]),
+        // Tensors, im2col convolution layers with backward passes, losses, Adam, safetensors.
+        .target(name: "ConvNet", dependencies: ["COpenBLAS"]),
+        // RED-CNN, normalisation, whole-slice restore in bounded memory.
+        .target(name: "Denoising", dependencies: ["ConvNet", "DICOMIO"]),
         // The command line: parsing, progress, exit codes. No logic of its own.
         .executableTarget(
             name: "ldct",
             dependencies: [
-                "DICOMIO",
+                "DICOMIO", "ConvNet", "Denoising",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // Makes the synthetic DICOM fixtures and the sample study (scripts/make-fixtures).
         .executableTarget(name: "FixtureMaker", dependencies: ["DICOMIO"]),
         .testTarget(name: "DICOMIOTests", dependencies: ["DICOMIO"]),
-        .testTarget(name: "LdctCLITests", dependencies: ["ldct", "DICOMIO"]),
+        .testTarget(name: "ConvNetTests", dependencies: ["ConvNet"]),
+        .testTarget(name: "DenoisingTests", dependencies: ["Denoising", "ConvNet", "DICOMIO"]),
+        .testTarget(name: "LdctCLITests", dependencies: ["ldct", "DICOMIO", "ConvNet", "Denoising"]),
     ],
     swiftLanguageModes: [.v6],
     cxxLanguageStandard: .cxx17

@@ -1,0 +1,44 @@
+import COpenBLAS
+import Foundation
+
+/// Row-major single-precision GEMM: C[M×N] = alpha·op(A)·op(B) + beta·C, through OpenBLAS.
+/// `lda`, `ldb`, `ldc` are row strides of the matrices as stored.
+@inline(__always)
+public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+                  a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
+                  c: UnsafeMutablePointer<Float>, ldc: Int) {
+    guard m > 0, n > 0 else { return }
+    if k == 0 {
+        if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+        return
+    }
+    SgemmClock.measure {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}
+
+/// OpenBLAS thread count (both cores by default).
+public enum BLASThreads {
+    public static func set(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+    public static var current: Int { Int(openblas_get_num_threads()) }
+}
+
+/// Optional accounting of the time spent inside sgemm (for `ldct bench`: share of time in GEMM).
+public enum SgemmClock {
+    nonisolated(unsafe) public static var enabled = false
+    nonisolated(unsafe) public static var nanoseconds: UInt64 = 0
+    nonisolated(unsafe) public static var flops: Double = 0
+
+    @inline(__always)
+    static func measure(_ body: () -> Void) {
+        guard enabled else { body(); return }
+        var t0 = timespec(), t1 = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t0)
+        body()
+        clock_gettime(CLOCK_MONOTONIC, &t1)
+        nanoseconds &+= UInt64((t1.tv_sec - t0.tv_sec) * 1_000_000_000 + (t1.tv_nsec - t0.tv_nsec))
+    }
+
+    public static func reset() { nanoseconds = 0; flops = 0 }
+}

@@ -1,0 +1,181 @@
+import ConvNet
+import Foundation
+
+/// RED-CNN (Chen et al. 2017) as the authors released it: five 5×5 valid convolutions, five 5×5
+/// transposed convolutions, three shortcuts each followed by ReLU, optional final ReLU.
+///
+/// Parameter names and layouts are PyTorch's state_dict of the common re-implementation
+/// (`conv1.weight` [W, 1, 5, 5] … `tconv5.bias` [1]; ConvTranspose2d weights [in, out, k, k]), all in
+/// one contiguous buffer in that order.
+public struct REDCNNConfig: Sendable, Equatable, Codable {
+    /// Filters per layer (96 in the paper).
+    public var width: Int = 96
+    public var kernel: Int = 5
+    /// ReLU on the output (on in the release; one later benchmark drops it).
+    public var finalReLU: Bool = true
+    /// The network sees (HU + offset) / scale.
+    public var huOffset: Float = 1024
+    public var huScale: Float = 4096
+
+    public init(width: Int = 96, kernel: Int = 5, finalReLU: Bool = true, huOffset: Float = 1024, huScale: Float = 4096) {
+        self.width = width
+        self.kernel = kernel
+        self.finalReLU = finalReLU
+        self.huOffset = huOffset
+        self.huScale = huScale
+    }
+
+    /// Smallest input side the network accepts (five valid convolutions).
+    public var minimumInput: Int { 5 * (kernel - 1) + 1 }
+    /// Receptive field of one output pixel (41 for k = 5).
+    public var receptiveField: Int { 10 * (kernel - 1) + 1 }
+}
+
+/// The values forward saves for backward, by name (shapes for an input [N, 1, H, W], W = width):
+/// x [N,1,H,W]; a1…a5 = relu(conv1…5) [N,W,H−4k']; b1 = relu(tconv1(a5) + a4), b2 = relu(tconv2(b1)),
+/// b3 = relu(tconv3(b2) + a2), b4 = relu(tconv4(b3)); y = relu?(tconv5(b4) + x) [N,1,H,W].
+public struct REDCNNActivations: Sendable {
+    public var x, a1, a2, a3, a4, a5, b1, b2, b3, b4, y: Tensor
+
+    /// The saved tensors in forward order with their names (for oracle comparisons).
+    public var named: [(String, Tensor)] {
+        [("x", x), ("a1", a1), ("a2", a2), ("a3", a3), ("a4", a4), ("a5", a5), ("b1", b1), ("b2", b2), ("b3", b3),
+         ("b4", b4), ("y", y)]
+    }
+}
+
+public final class REDCNN {
+    public let config: REDCNNConfig
+    public let layout: ParameterLayout
+    /// All parameters, contiguous, in `layout` order.
+    public var parameters: [Float]
+    public let conv: [Conv2D]
+    public let tconv: [TransposedConv2D]
+    /// Column-buffer budget for every layer (bounded memory for whole slices).
+    public let workspace: Workspace
+
+    public init(config: REDCNNConfig = REDCNNConfig(), initialization: Initialization = .pytorchDefault, seed: UInt64 = 0,
+                workspace: Workspace = Workspace()) {
+        self.config = config
+        self.workspace = workspace
+        var layout = ParameterLayout()
+        let w = config.width, k = config.kernel
+        var convs: [Conv2D] = []
+        for i in 1...5 {
+            convs.append(Conv2D(name: "conv\(i)", inChannels: i == 1 ? 1 : w, outChannels: w, kernel: k, layout: &layout))
+        }
+        var tconvs: [TransposedConv2D] = []
+        for i in 1...5 {
+            tconvs.append(TransposedConv2D(name: "tconv\(i)", inChannels: w, outChannels: i == 5 ? 1 : w, kernel: k,
+                                           layout: &layout))
+        }
+        conv = convs
+        tconv = tconvs
+        self.layout = layout
+        parameters = [Float](repeating: 0, count: layout.count)
+        var rng = SeededGenerator(seed: seed)
+        ParameterInit.initialize(&parameters, layout: layout, method: initialization, rng: &rng)
+    }
+
+    public var parameterCount: Int { layout.count }
+
+    /// Forward pass on normalised input [N, 1, H, W]; returns the output and the saved values.
+    public func forward(_ x: Tensor) -> REDCNNActivations {
+        precondition(x.shape.count == 4 && x.c == 1, "RED-CNN input must be [N, 1, H, W], got \(x.shape)")
+        precondition(x.h >= config.minimumInput && x.w >= config.minimumInput,
+                     "RED-CNN input must be at least \(config.minimumInput)×\(config.minimumInput)")
+        return parameters.withUnsafeBufferPointer { pb in
+            let p = pb.baseAddress!
+            func c(_ i: Int, _ input: Tensor) -> Tensor {
+                var t = conv[i].forward(input, params: p, workspace: workspace)
+                ReLU.forward(&t)
+                return t
+            }
+            func t(_ i: Int, _ input: Tensor) -> Tensor { tconv[i].forward(input, params: p, workspace: workspace) }
+            let a1 = c(0, x), a2 = c(1, a1), a3 = c(2, a2), a4 = c(3, a3), a5 = c(4, a4)
+            var b1 = t(0, a5); Residual.add(&b1, a4); ReLU.forward(&b1)
+            var b2 = t(1, b1); ReLU.forward(&b2)
+            var b3 = t(2, b2); Residual.add(&b3, a2); ReLU.forward(&b3)
+            var b4 = t(3, b3); ReLU.forward(&b4)
+            var y = t(4, b4); Residual.add(&y, x)
+            if config.finalReLU { ReLU.forward(&y) }
+            return REDCNNActivations(x: x, a1: a1, a2: a2, a3: a3, a4: a4, a5: a5, b1: b1, b2: b2, b3: b3, b4: b4, y: y)
+        }
+    }
+
+    /// Forward for inference: keeps only what later layers need (x, a2, a4), so a 512² slice at
+    /// width 96 holds about four activations (≈ 100 MB) plus the column budget.
+    public func infer(_ x: Tensor) -> Tensor {
+        precondition(x.shape.count == 4 && x.c == 1, "RED-CNN input must be [N, 1, H, W], got \(x.shape)")
+        precondition(x.h >= config.minimumInput && x.w >= config.minimumInput,
+                     "RED-CNN input must be at least \(config.minimumInput)×\(config.minimumInput)")
+        return parameters.withUnsafeBufferPointer { pb in
+            let p = pb.baseAddress!
+            func c(_ i: Int, _ input: Tensor) -> Tensor {
+                var t = conv[i].forward(input, params: p, workspace: workspace)
+                ReLU.forward(&t)
+                return t
+            }
+            let a2 = c(1, c(0, x))
+            let a4 = c(3, c(2, a2))
+            var h = tconv[0].forward(c(4, a4), params: p, workspace: workspace)
+            Residual.add(&h, a4); ReLU.forward(&h)
+            h = tconv[1].forward(h, params: p, workspace: workspace); ReLU.forward(&h)
+            h = tconv[2].forward(h, params: p, workspace: workspace)
+            Residual.add(&h, a2); ReLU.forward(&h)
+            h = tconv[3].forward(h, params: p, workspace: workspace); ReLU.forward(&h)
+            var y = tconv[4].forward(h, params: p, workspace: workspace)
+            Residual.add(&y, x)
+            if config.finalReLU { ReLU.forward(&y) }
+            return y
+        }
+    }
+
+    /// Backward pass: gradients of every parameter (same layout as `parameters`) for dL/dy.
+    public func backward(_ s: REDCNNActivations, outputGradient dy: Tensor) -> [Float] {
+        var grads = [Float](repeating: 0, count: layout.count)
+        parameters.withUnsafeBufferPointer { pb in
+            grads.withUnsafeMutableBufferPointer { gb in
+                let p = pb.baseAddress!, g = gb.baseAddress!
+                var d = dy
+                if config.finalReLU { ReLU.backward(&d, output: s.y) }
+                // d is dL/d(tconv5 out); the shortcut to x needs no parameters.
+                var db4 = tconv[4].backward(s.b4, dy: d, params: p, grads: g, workspace: workspace)!
+                ReLU.backward(&db4, output: s.b4)
+                var db3 = tconv[3].backward(s.b3, dy: db4, params: p, grads: g, workspace: workspace)!
+                ReLU.backward(&db3, output: s.b3)
+                let ds3 = db3  // to tconv3 and, through the shortcut, to a2
+                var db2 = tconv[2].backward(s.b2, dy: ds3, params: p, grads: g, workspace: workspace)!
+                ReLU.backward(&db2, output: s.b2)
+                var db1 = tconv[1].backward(s.b1, dy: db2, params: p, grads: g, workspace: workspace)!
+                ReLU.backward(&db1, output: s.b1)
+                let ds1 = db1  // to tconv1 and to a4
+                var da5 = tconv[0].backward(s.a5, dy: ds1, params: p, grads: g, workspace: workspace)!
+                ReLU.backward(&da5, output: s.a5)
+                var da4 = conv[4].backward(s.a4, dy: da5, params: p, grads: g, workspace: workspace)!
+                Residual.add(&da4, ds1)
+                ReLU.backward(&da4, output: s.a4)
+                var da3 = conv[3].backward(s.a3, dy: da4, params: p, grads: g, workspace: workspace)!
+                ReLU.backward(&da3, output: s.a3)
+                var da2 = conv[2].backward(s.a2, dy: da3, params: p, grads: g, workspace: workspace)!
+                Residual.add(&da2, ds3)
+                ReLU.backward(&da2, output: s.a2)
+                var da1 = conv[1].backward(s.a1, dy: da2, params: p, grads: g, workspace: workspace)!
+                ReLU.backward(&da1, output: s.a1)
+                _ = conv[0].backward(s.x, dy: da1, params: p, grads: g, workspace: workspace, inputGradient: false)
+            }
+        }
+        return grads
+    }
+
+    /// A view of one named parameter tensor.
+    public func tensor(_ name: String) -> Tensor? {
+        guard let v = layout.view(name) else { return nil }
+        return Tensor(shape: v.shape, data: Array(parameters[v.offset..<v.offset + v.count]))
+    }
+
+    // MARK: normalisation
+
+    public func normalize(_ hu: Float) -> Float { (hu + config.huOffset) / config.huScale }
+    public func denormalize(_ v: Float) -> Float { v * config.huScale - config.huOffset }
+}

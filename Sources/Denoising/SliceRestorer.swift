@@ -1,0 +1,49 @@
+import ConvNet
+import DICOMIO
+import Foundation
+
+/// Restores whole CT slices with a RED-CNN: HU → (HU + 1024)/4096 → network → HU.
+///
+/// Memory stays bounded for any slice size: the network keeps three activations plus the one it
+/// computes, and every convolution's column matrix is computed in bands within the model's
+/// workspace budget (64 MiB by default), so a 512² slice at width 96 stays well under 1 GiB.
+/// Buffers are reused across slices; OpenBLAS uses every core.
+public final class SliceRestorer {
+    public let model: REDCNN
+    /// HU fed to the network in place of padding / outside-field-of-view pixels (air), so the
+    /// network sees no artificial −3024 HU edge; the original values are put back afterwards.
+    public var paddingFillHU: Float = -1000
+
+    public init(model: REDCNN) {
+        self.model = model
+    }
+
+    /// The restored slice. Padding pixels keep their original HU; the mask is carried over.
+    public func restore(_ image: SliceImage) -> SliceImage {
+        let (h, w) = (image.rows, image.columns)
+        let minimum = model.config.minimumInput
+        // Slices smaller than the network's minimum are edge-padded, then cropped back.
+        let ph = max(h, minimum), pw = max(w, minimum)
+        var input = Tensor(zeros: [1, 1, ph, pw])
+        let hasMask = !image.paddingMask.isEmpty
+        for r in 0..<ph {
+            let sr = min(r, h - 1)
+            for c in 0..<pw {
+                let sc = min(c, w - 1)
+                let i = sr * w + sc
+                let hu = hasMask && image.paddingMask[i] != 0 ? paddingFillHU : image.hu[i]
+                input.data[r * pw + c] = model.normalize(hu)
+            }
+        }
+        let output = model.infer(input)
+        var out = image
+        for r in 0..<h {
+            for c in 0..<w {
+                let i = r * w + c
+                if hasMask && image.paddingMask[i] != 0 { continue }
+                out.hu[i] = model.denormalize(output.data[r * pw + c])
+            }
+        }
+        return out
+    }
+}
