@@ -24,11 +24,18 @@ public enum BLASThreads {
     public static var current: Int { Int(openblas_get_num_threads()) }
 }
 
-/// Optional accounting of the time spent inside sgemm (for `ldct bench`: share of time in GEMM).
+/// Optional accounting of the time spent inside sgemm, summed over the threads that call it
+/// (for `ldct bench`: the share of core-time in GEMM is nanoseconds / (wall time × workers)).
 public enum SgemmClock {
     nonisolated(unsafe) public static var enabled = false
-    nonisolated(unsafe) public static var nanoseconds: UInt64 = 0
-    nonisolated(unsafe) public static var flops: Double = 0
+    nonisolated(unsafe) private static var total: UInt64 = 0
+    private static let lock = NSLock()
+
+    public static var nanoseconds: UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return total
+    }
 
     @inline(__always)
     static func measure(_ body: () -> Void) {
@@ -37,8 +44,15 @@ public enum SgemmClock {
         clock_gettime(CLOCK_MONOTONIC, &t0)
         body()
         clock_gettime(CLOCK_MONOTONIC, &t1)
-        nanoseconds &+= UInt64((t1.tv_sec - t0.tv_sec) * 1_000_000_000 + (t1.tv_nsec - t0.tv_nsec))
+        let ns = UInt64((t1.tv_sec - t0.tv_sec) * 1_000_000_000 + (t1.tv_nsec - t0.tv_nsec))
+        lock.lock()
+        total &+= ns
+        lock.unlock()
     }
 
-    public static func reset() { nanoseconds = 0; flops = 0 }
+    public static func reset() {
+        lock.lock()
+        total = 0
+        lock.unlock()
+    }
 }

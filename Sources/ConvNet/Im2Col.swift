@@ -29,7 +29,8 @@ public struct ConvGeometry: Sendable, Equatable {
 /// im2col and col2im over a band of output rows [rowStart, rowEnd): the column matrix holds
 /// C·k·k rows and (rowEnd − rowStart)·Wout columns; column (r·Wout + c) is the receptive field of
 /// output pixel (rowStart + r, c). Bands let callers bound the buffer ("tile the GEMM over output
-/// pixels").
+/// pixels"). Both run on the calling thread: the layers parallelise above them (one band or one
+/// image per core), which keeps each core's column buffer hot in its own cache.
 public enum Im2Col {
     /// cols[(ch·k + ki)·k + kj, (oh − rowStart)·Wout + ow] = x[ch, oh·s − p + ki, ow·s − p + kj] (0 outside).
     public static func im2col(_ g: ConvGeometry, image x: UnsafePointer<Float>, rowStart: Int, rowEnd: Int,
@@ -37,7 +38,7 @@ public enum Im2Col {
         let k = g.kernel, s = g.stride, p = g.padding
         let wOut = g.outWidth, n = (rowEnd - rowStart) * wOut
         let rowsTotal = g.patchSize
-        let body: (Int) -> Void = { row in
+        func body(_ row: Int) {
             let ch = row / (k * k), ki = (row / k) % k, kj = row % k
             let dst = cols + row * n
             let src = x + ch * g.height * g.width
@@ -54,14 +55,16 @@ public enum Im2Col {
                 if owFirst > 0 { d.update(repeating: 0, count: owFirst) }
                 let line = src + ih * g.width
                 if s == 1 {
-                    (d + owFirst).update(from: line + (owFirst - p + kj), count: owEnd - owFirst)
+                    // A plain loop: rows are short (tens of floats), where a memmove call costs more than the copy.
+                    let from = line + (owFirst - p + kj), to = d + owFirst
+                    for j in 0..<(owEnd - owFirst) { to[j] = from[j] }
                 } else {
                     for ow in owFirst..<owEnd { d[ow] = line[ow * s - p + kj] }
                 }
                 if owEnd < wOut { (d + owEnd).update(repeating: 0, count: wOut - owEnd) }
             }
         }
-        parallelRows(rowsTotal, work: rowsTotal * n, body)
+        for row in 0..<rowsTotal { body(row) }
     }
 
     /// The adjoint of im2col: adds each column entry back to the pixel it came from.
@@ -70,8 +73,7 @@ public enum Im2Col {
                               image x: UnsafeMutablePointer<Float>) {
         let k = g.kernel, s = g.stride, p = g.padding
         let wOut = g.outWidth, n = (rowEnd - rowStart) * wOut
-        // Channels are independent: parallel over channels, serial inside (rows of one channel overlap).
-        let body: (Int) -> Void = { ch in
+        func body(_ ch: Int) {
             let dstChannel = x + ch * g.height * g.width
             for ki in 0..<k {
                 for kj in 0..<k {
@@ -94,23 +96,7 @@ public enum Im2Col {
                 }
             }
         }
-        parallelRows(g.channels, work: g.patchSize * n, body)
-    }
-
-    /// Runs body(0..<count) on both cores when the work is large enough to pay for it.
-    static func parallelRows(_ count: Int, work: Int, _ body: (Int) -> Void) {
-        if work < 1 << 16 || count < 2 {
-            for i in 0..<count { body(i) }
-            return
-        }
-        let workers = min(ProcessInfo.processInfo.activeProcessorCount, count)
-        withoutActuallyEscaping(body) { body in
-            let box = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                var i = w
-                while i < count { box.value(i); i += workers }
-            }
-        }
+        for ch in 0..<g.channels { body(ch) }
     }
 }
 

@@ -16,7 +16,7 @@ public struct SafeTensors: Sendable, Equatable {
     /// Reads and validates a file: every offset inside the data block, sizes matching shapes.
     public static func read(_ path: String) throws -> SafeTensors {
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe) } catch {
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw ConvNetError.unreadable(file: path, reason: error.localizedDescription)
         }
         return try parse(data, file: path)

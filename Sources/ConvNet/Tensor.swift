@@ -14,6 +14,13 @@ public struct Tensor: Sendable, Equatable {
         data = [Float](repeating: 0, count: shape.reduce(1, *))
     }
 
+    /// Contents undefined: for outputs that a GEMM overwrites completely (saves a memset).
+    public init(uninitialized shape: [Int]) {
+        self.shape = shape
+        let n = shape.reduce(1, *)
+        data = [Float](unsafeUninitializedCapacity: n) { _, count in count = n }
+    }
+
     public var count: Int { data.count }
     /// NCHW accessors (4-D tensors).
     public var n: Int { shape[0] }

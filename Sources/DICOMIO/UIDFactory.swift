@@ -47,6 +47,16 @@ public struct UIDFactory: Sendable {
         return prefix + "." + digits
     }
 
+    /// FNV-1a, 64-bit variant (short stable names).
+    public static func fnv1a64(_ key: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in key.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return hash
+    }
+
     /// FNV-1a, 128-bit variant.
     static func fnv1a128(_ key: String) -> UInt128 {
         var hash: UInt128 = 0x6c62272e07bb014262b821756295c58d

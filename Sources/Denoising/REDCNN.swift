@@ -80,25 +80,19 @@ public final class REDCNN {
     public var parameterCount: Int { layout.count }
 
     /// Forward pass on normalised input [N, 1, H, W]; returns the output and the saved values.
+    /// Shortcut sums and ReLUs run in each layer's epilogue, band by band.
     public func forward(_ x: Tensor) -> REDCNNActivations {
-        precondition(x.shape.count == 4 && x.c == 1, "RED-CNN input must be [N, 1, H, W], got \(x.shape)")
-        precondition(x.h >= config.minimumInput && x.w >= config.minimumInput,
-                     "RED-CNN input must be at least \(config.minimumInput)×\(config.minimumInput)")
+        checkInput(x)
         return parameters.withUnsafeBufferPointer { pb in
             let p = pb.baseAddress!
-            func c(_ i: Int, _ input: Tensor) -> Tensor {
-                var t = conv[i].forward(input, params: p, workspace: workspace)
-                ReLU.forward(&t)
-                return t
-            }
-            func t(_ i: Int, _ input: Tensor) -> Tensor { tconv[i].forward(input, params: p, workspace: workspace) }
+            func c(_ i: Int, _ input: Tensor) -> Tensor { conv[i].forward(input, params: p, workspace: workspace, epilogue: .relu) }
+            func t(_ i: Int, _ input: Tensor, _ e: Epilogue) -> Tensor { tconv[i].forward(input, params: p, workspace: workspace, epilogue: e) }
             let a1 = c(0, x), a2 = c(1, a1), a3 = c(2, a2), a4 = c(3, a3), a5 = c(4, a4)
-            var b1 = t(0, a5); Residual.add(&b1, a4); ReLU.forward(&b1)
-            var b2 = t(1, b1); ReLU.forward(&b2)
-            var b3 = t(2, b2); Residual.add(&b3, a2); ReLU.forward(&b3)
-            var b4 = t(3, b3); ReLU.forward(&b4)
-            var y = t(4, b4); Residual.add(&y, x)
-            if config.finalReLU { ReLU.forward(&y) }
+            let b1 = t(0, a5, Epilogue(residual: a4, relu: true))
+            let b2 = t(1, b1, .relu)
+            let b3 = t(2, b2, Epilogue(residual: a2, relu: true))
+            let b4 = t(3, b3, .relu)
+            let y = t(4, b4, Epilogue(residual: x, relu: config.finalReLU))
             return REDCNNActivations(x: x, a1: a1, a2: a2, a3: a3, a4: a4, a5: a5, b1: b1, b2: b2, b3: b3, b4: b4, y: y)
         }
     }
@@ -106,29 +100,24 @@ public final class REDCNN {
     /// Forward for inference: keeps only what later layers need (x, a2, a4), so a 512² slice at
     /// width 96 holds about four activations (≈ 100 MB) plus the column budget.
     public func infer(_ x: Tensor) -> Tensor {
+        checkInput(x)
+        return parameters.withUnsafeBufferPointer { pb in
+            let p = pb.baseAddress!
+            func c(_ i: Int, _ input: Tensor) -> Tensor { conv[i].forward(input, params: p, workspace: workspace, epilogue: .relu) }
+            let a2 = c(1, c(0, x))
+            let a4 = c(3, c(2, a2))
+            var h = tconv[0].forward(c(4, a4), params: p, workspace: workspace, epilogue: Epilogue(residual: a4, relu: true))
+            h = tconv[1].forward(h, params: p, workspace: workspace, epilogue: .relu)
+            h = tconv[2].forward(h, params: p, workspace: workspace, epilogue: Epilogue(residual: a2, relu: true))
+            h = tconv[3].forward(h, params: p, workspace: workspace, epilogue: .relu)
+            return tconv[4].forward(h, params: p, workspace: workspace, epilogue: Epilogue(residual: x, relu: config.finalReLU))
+        }
+    }
+
+    private func checkInput(_ x: Tensor) {
         precondition(x.shape.count == 4 && x.c == 1, "RED-CNN input must be [N, 1, H, W], got \(x.shape)")
         precondition(x.h >= config.minimumInput && x.w >= config.minimumInput,
                      "RED-CNN input must be at least \(config.minimumInput)×\(config.minimumInput)")
-        return parameters.withUnsafeBufferPointer { pb in
-            let p = pb.baseAddress!
-            func c(_ i: Int, _ input: Tensor) -> Tensor {
-                var t = conv[i].forward(input, params: p, workspace: workspace)
-                ReLU.forward(&t)
-                return t
-            }
-            let a2 = c(1, c(0, x))
-            let a4 = c(3, c(2, a2))
-            var h = tconv[0].forward(c(4, a4), params: p, workspace: workspace)
-            Residual.add(&h, a4); ReLU.forward(&h)
-            h = tconv[1].forward(h, params: p, workspace: workspace); ReLU.forward(&h)
-            h = tconv[2].forward(h, params: p, workspace: workspace)
-            Residual.add(&h, a2); ReLU.forward(&h)
-            h = tconv[3].forward(h, params: p, workspace: workspace); ReLU.forward(&h)
-            var y = tconv[4].forward(h, params: p, workspace: workspace)
-            Residual.add(&y, x)
-            if config.finalReLU { ReLU.forward(&y) }
-            return y
-        }
     }
 
     /// Backward pass: gradients of every parameter (same layout as `parameters`) for dL/dy.

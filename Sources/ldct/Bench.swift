@@ -1,11 +1,26 @@
 import ArgumentParser
+import ConvNet
 import DICOMIO
+import Denoising
 import Foundation
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed and memory on this machine (medians; see docs/benchmarks.md).",
-        subcommands: [BenchIngest.self])
+        subcommands: [BenchIngest.self, BenchRestore.self, BenchTrain.self, BenchSgemm.self])
+}
+
+/// Median of timed repetitions after one warm-up.
+func medianSeconds(repeats: Int, _ body: () -> Void) -> (median: Double, all: [Double]) {
+    body()
+    var times: [Double] = []
+    for _ in 0..<max(repeats, 1) {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        body()
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+    }
+    let sorted = times.sorted()
+    return (sorted[sorted.count / 2], times)
 }
 
 /// Reads a series to HU repeatedly and reports the median slices/s and the peak RSS.
@@ -42,13 +57,101 @@ struct BenchIngest: ParsableCommand {
                 scanShares.append(Double(scanned - start) / 1e9 / seconds)
             }
         }
-        scanShares.sort()
         rates.sort()
-        let median = rates[rates.count / 2]
+        scanShares.sort()
         print(MachineInfo.describe())
         print(String(format: "ingest: %d slices, median %.0f slices/s over %d runs (min %.0f, max %.0f), header scan %.0f%% of the time, peak RSS %.0f MiB",
-                     slices, median, rates.count, rates.first ?? 0, rates.last ?? 0,
+                     slices, rates[rates.count / 2], rates.count, rates.first ?? 0, rates.last ?? 0,
                      100 * scanShares[scanShares.count / 2], MachineInfo.peakRSSMiB()))
+    }
+}
+
+/// Whole-slice restore through the same path as `ldct restore` (SliceRestorer).
+struct BenchRestore: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore", abstract: "Restore one synthetic slice with RED-CNN: median time, GFLOP/s, sgemm share, peak RSS.")
+
+    @Option(help: "Network width.") var width = 96
+    @Option(help: "Slice side in pixels.") var size = 512
+    @Option(help: "Timed repetitions.") var repeats = 3
+    @Option(name: .customLong("column-mib"), help: "Column-buffer budget in MiB.") var columnMiB = 64
+
+    func run() throws {
+        DICOMFile.tuneAllocator()
+        let model = REDCNN(config: REDCNNConfig(width: width), seed: 1, workspace: Workspace(maxColumnFloats: columnMiB << 18))
+        let restorer = SliceRestorer(model: model)
+        var rng = SeededGenerator(seed: 2)
+        let image = SliceImage(rows: size, columns: size, hu: (0..<size * size).map { _ in 40 + 30 * rng.gaussian() })
+        SgemmClock.enabled = true
+        SgemmClock.reset()
+        let (median, all) = medianSeconds(repeats: repeats) { _ = restorer.restore(image) }
+        let sgemmShare = Double(SgemmClock.nanoseconds) / 1e9
+            / (all.reduce(0, +) * Double(repeats + 1) / Double(repeats) * Double(Parallelism.workers))
+        let flops = TrainingStep.forwardFLOPs(model.config, batch: 1, height: size, width: size)
+        print(MachineInfo.describe() + ", \(Parallelism.workers) workers × single-threaded OpenBLAS")
+        print(String(format: "restore %d² width %d: median %.2f s (runs %@), %.1f GFLOP/s (%.3g FLOP), sgemm %.0f%% of the time, peak RSS %.0f MiB",
+                     size, width, median, all.map { String(format: "%.2f", $0) }.joined(separator: " "), flops / median / 1e9, flops,
+                     100 * sgemmShare, MachineInfo.peakRSSMiB()))
+    }
+}
+
+/// One training step: forward + MSE + backward + Adam on a batch of patches.
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train", abstract: "One RED-CNN training step (forward, backward, Adam): median time, GFLOP/s.")
+
+    @Option(help: "Network width.") var width = 96
+    @Option(help: "Patches per batch.") var batch = 16
+    @Option(parsing: .upToNextOption, help: "Patch sides to measure.") var patch: [Int] = [55, 64]
+    @Option(help: "Timed repetitions.") var repeats = 3
+
+    func run() throws {
+        DICOMFile.tuneAllocator()
+        print(MachineInfo.describe() + ", \(Parallelism.workers) workers × single-threaded OpenBLAS")
+        for side in patch {
+            let model = REDCNN(config: REDCNNConfig(width: width), seed: 1)
+            var adam = Adam(parameterCount: model.parameterCount)
+            var rng = SeededGenerator(seed: 3)
+            let x = Tensor(shape: [batch, 1, side, side], data: (0..<batch * side * side).map { _ in 0.2 + 0.1 * rng.uniform() })
+            let t = Tensor(shape: x.shape, data: x.data.map { $0 + 0.01 * (rng.uniform() - 0.5) })
+            SgemmClock.enabled = true
+            SgemmClock.reset()
+            let (median, all) = medianSeconds(repeats: repeats) {
+                TrainingStep.run(model: model, optimizer: &adam, input: x, target: t, learningRate: 1e-4)
+            }
+            let share = Double(SgemmClock.nanoseconds) / 1e9
+                / (all.reduce(0, +) * Double(repeats + 1) / Double(repeats) * Double(Parallelism.workers))
+            let flops = TrainingStep.trainingFLOPs(model.config, batch: batch, height: side, width: side)
+            print(String(format: "train step %d×%d² width %d: median %.2f s (runs %@), %.1f GFLOP/s (%.3g FLOP), sgemm %.0f%% of the time, peak RSS %.0f MiB",
+                         batch, side, width, median, all.map { String(format: "%.2f", $0) }.joined(separator: " "),
+                         flops / median / 1e9, flops, 100 * share, MachineInfo.peakRSSMiB()))
+        }
+    }
+}
+
+/// sgemm alone at the RED-CNN layer shape: the ceiling for im2col convolution.
+struct BenchSgemm: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "sgemm", abstract: "OpenBLAS sgemm at M=96, K=2400 (the inner RED-CNN layers).")
+
+    @Option var m = 96
+    @Option var k = 2400
+    @Option(help: "Columns (output pixels).") var n = 65536
+    @Option var repeats = 5
+
+    func run() throws {
+        let a = [Float](repeating: 0.01, count: m * k), b = [Float](repeating: 0.02, count: k * n)
+        var c = [Float](repeating: 0, count: m * n)
+        let (median, _) = medianSeconds(repeats: repeats) {
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    c.withUnsafeMutableBufferPointer { cp in
+                        sgemm(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: n, beta: 0, c: cp.baseAddress!, ldc: n)
+                    }
+                }
+            }
+        }
+        print(MachineInfo.describe() + ", OpenBLAS threads \(BLASThreads.current)")
+        print(String(format: "sgemm M=%d K=%d N=%d: median %.3f s, %.1f GFLOP/s", m, k, n, median, 2 * Double(m * k) * Double(n) / median / 1e9))
     }
 }
 

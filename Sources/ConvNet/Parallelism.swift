@@ -1,0 +1,50 @@
+import Foundation
+
+/// How ConvNet uses the cores: layers split their work (bands of output rows for one image,
+/// whole images for a batch) across one worker per core, and every worker calls a
+/// single-threaded sgemm on its own column buffer.
+///
+/// Measured on the 2-core machine (docs/benchmarks.md): letting OpenBLAS thread each GEMM while
+/// im2col ran on other threads spent ~13 % of a 512² restore in OpenBLAS's busy-wait
+/// (sched_yield) and left the column copy serial; one band per core removes both.
+public enum Parallelism {
+    /// Worker count; the first use sets OpenBLAS to one thread per call.
+    public static let workers: Int = {
+        BLASThreads.set(1)
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
+
+    /// Runs body(worker, index) for index in 0..<count on up to `workers` threads; worker ids
+    /// are 0..<workers and each runs on one thread at a time (use it to pick private buffers).
+    public static func run(_ count: Int, _ body: (_ worker: Int, _ index: Int) -> Void) {
+        guard count > 0 else { return }
+        let n = min(workers, count)
+        if n == 1 {
+            for i in 0..<count { body(0, i) }
+            return
+        }
+        let next = AtomicCounter()
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: n) { w in
+                while true {
+                    let i = next.increment()
+                    if i >= count { break }
+                    box.value(w, i)
+                }
+            }
+        }
+    }
+}
+
+final class AtomicCounter: @unchecked Sendable {
+    private var value = 0
+    private let lock = NSLock()
+    func increment() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        let v = value
+        value += 1
+        return v
+    }
+}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import ConvNet
+import DICOMIO
+import Denoising
+import Foundation
+
+struct Restore: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Restore low-dose CT series with RED-CNN into derived DICOM series.",
+        discussion: """
+            Every CT series found under the inputs becomes one derived series in its own folder under
+            OUT (SourceImageSequence on every file; inputs are never written). Output UIDs derive
+            from the source UIDs and the model's weights, so a re-run writes identical files.
+            """)
+
+    @Argument(help: "DICOM files or folders (searched recursively).")
+    var inputs: [String]
+
+    @Option(name: .shortAndLong, help: "Output folder.")
+    var output: String
+
+    @Option(help: "RED-CNN weights (safetensors, PyTorch state_dict names).")
+    var model: String
+
+    @Option(help: "UID root of your site for the new UIDs (default: the 2.25 UUID arc).")
+    var uidRoot: String?
+
+    @Option(help: "Output transfer syntax: \(OutputTransferSyntax.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var transferSyntax: String = OutputTransferSyntax.explicitLittle.rawValue
+
+    @Option(help: "OpenBLAS threads (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        guard OutputTransferSyntax(rawValue: transferSyntax) != nil else {
+            throw ValidationError("unknown transfer syntax '\(transferSyntax)'")
+        }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        DICOMFile.tuneAllocator()
+        if let threads { BLASThreads.set(threads) }
+        let loaded: REDCNN
+        do {
+            loaded = try ModelFile.load(model).model
+        } catch {
+            printError("ldct restore: \(error)")
+            throw ExitCodes.nothingFound
+        }
+        let restorer = StudyRestorer(model: loaded, modelLabel: (model as NSString).lastPathComponent, uidRoot: uidRoot,
+                                     transferSyntax: OutputTransferSyntax(rawValue: transferSyntax) ?? .explicitLittle)
+        let progress = ProgressLine()
+        let summary = restorer.run(inputs, outputRoot: output) { p in
+            progress.update(done: p.slicesDone, total: p.slicesTotal, elapsed: p.elapsed,
+                            label: "series \(p.seriesIndex + 1)/\(p.seriesCount), slice \(p.sliceIndex + 1)/\(p.sliceCount)")
+        }
+        progress.finish()
+        for s in summary.series {
+            let status = s.errors.isEmpty && s.slicesWritten == s.slicesTotal ? "restored" : "FAILED"
+            printError(String(format: "%@: \"%@\" %d/%d slices in %.1f s → %@", status, s.description, s.slicesWritten,
+                              s.slicesTotal, s.seconds, s.outputDirectory))
+            if s.clampedPixels > 0 { printError("  note: \(s.clampedPixels) pixel(s) clamped to the 16-bit range") }
+            for e in s.errors { printError("  error: \(e)") }
+        }
+        for r in summary.rejected { printError("skipped: \(r.file): \(r.reason)") }
+        for e in summary.errors { printError("error: \(e)") }
+        let written = summary.series.reduce(0) { $0 + $1.slicesWritten }
+        printError("ldct restore: \(summary.series.count) series, \(written) slice(s) written, \(summary.rejected.count) skipped, "
+            + "\(summary.errors.count + summary.series.reduce(0) { $0 + $1.errors.count }) error(s)")
+        if summary.series.isEmpty { throw ExitCodes.nothingFound }
+        if summary.failed { throw ExitCodes.partialFailure }
+    }
+}
+
+/// One progress line: rewritten in place on a terminal, plain lines (every 10 %) otherwise.
+final class ProgressLine {
+    let interactive = isatty(2) == 1
+    var lastDecile = -1
+
+    func update(done: Int, total: Int, elapsed: Double, label: String) {
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        let line = String(format: "%@  %d/%d slices, %.2f slices/s, ETA %.0f s", label, done, total, rate, eta)
+        if interactive {
+            FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
+        } else {
+            let decile = total > 0 ? done * 10 / total : 10
+            if decile != lastDecile || done == total {
+                lastDecile = decile
+                printError(line)
+            }
+        }
+    }
+
+    func finish() {
+        if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
