@@ -36,6 +36,8 @@ let package = Package(
         .target(name: "ConvNet", dependencies: ["COpenBLAS"]),
         // RED-CNN, normalisation, whole-slice restore in bounded memory.
         .target(name: "Denoising", dependencies: ["ConvNet", "DICOMIO"]),
+        // Lower-dose simulation: parallel-beam projector, FBP, projection-domain noise insertion.
+        .target(name: "LowDoseSimulation"),
         // The command line: parsing, progress, exit codes. No logic of its own.
         .executableTarget(
             name: "ldct",
@@ -49,6 +51,7 @@ let package = Package(
         .testTarget(name: "DICOMIOTests", dependencies: ["DICOMIO"]),
         .testTarget(name: "ConvNetTests", dependencies: ["ConvNet"]),
         .testTarget(name: "DenoisingTests", dependencies: ["Denoising", "ConvNet", "DICOMIO"]),
+        .testTarget(name: "LowDoseSimulationTests", dependencies: ["LowDoseSimulation"]),
         .testTarget(name: "LdctCLITests", dependencies: ["ldct", "DICOMIO", "ConvNet", "Denoising"]),
     ],
     swiftLanguageModes: [.v6],
