@@ -38,11 +38,15 @@ let package = Package(
         .target(name: "Denoising", dependencies: ["ConvNet", "DICOMIO"]),
         // Lower-dose simulation: parallel-beam projector, FBP, projection-domain noise insertion.
         .target(name: "LowDoseSimulation"),
+        // PSNR, SSIM, RMSE (scikit-image's conventions); later ROI noise, NPS, CNR, Dice.
+        .target(name: "ImageQuality"),
+        // Stages strung together: phantom studies, dose simulation of DICOM series, (later) training and pipelines.
+        .target(name: "Pipelines", dependencies: ["DICOMIO", "ConvNet", "Denoising", "LowDoseSimulation", "ImageQuality"]),
         // The command line: parsing, progress, exit codes. No logic of its own.
         .executableTarget(
             name: "ldct",
             dependencies: [
-                "DICOMIO", "ConvNet", "Denoising",
+                "DICOMIO", "ConvNet", "Denoising", "LowDoseSimulation", "Pipelines",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -52,6 +56,8 @@ let package = Package(
         .testTarget(name: "ConvNetTests", dependencies: ["ConvNet"]),
         .testTarget(name: "DenoisingTests", dependencies: ["Denoising", "ConvNet", "DICOMIO"]),
         .testTarget(name: "LowDoseSimulationTests", dependencies: ["LowDoseSimulation"]),
+        .testTarget(name: "ImageQualityTests", dependencies: ["ImageQuality", "ConvNet"]),
+        .testTarget(name: "PipelinesTests", dependencies: ["Pipelines", "DICOMIO", "LowDoseSimulation"]),
         .testTarget(name: "LdctCLITests", dependencies: ["ldct", "DICOMIO", "ConvNet", "Denoising"]),
     ],
     swiftLanguageModes: [.v6],

@@ -151,9 +151,10 @@ public final class SeriesWriterSession {
         return uids.random()
     }
 
-    /// Writes slice `index` of the source series with new pixels `image` (HU). Returns the path.
+    /// Writes slice `index` of the source series with new pixels `image` (HU). `overrides` are set
+    /// last on this file only (e.g. per-slice dose tags). Returns the path.
     @discardableResult
-    public func write(index: Int, image: SliceImage) throws -> String {
+    public func write(index: Int, image: SliceImage, overrides: [Tag: String] = [:]) throws -> String {
         guard index >= 0, index < source.slices.count else {
             throw DICOMError.inconsistentSeries(file: directory, reason: "slice index \(index) outside the series (\(source.slices.count) slices)")
         }
@@ -255,6 +256,7 @@ public final class SeriesWriterSession {
         try ds.setPixels(words)
 
         for (tag, value) in options.attributeOverrides.sorted(by: { $0.key < $1.key }) { try ds.set(tag, value) }
+        for (tag, value) in overrides.sorted(by: { $0.key < $1.key }) { try ds.set(tag, value) }
 
         try AtomicFile.write(to: outPath) { tmp in try out.save(to: tmp, transferSyntax: options.transferSyntax) }
         files.append(outPath)
