@@ -204,7 +204,7 @@ public struct Conv2D: Sendable {
             dy.data.withUnsafeBufferPointer { dyb in
                 dx.data.withUnsafeMutableBufferPointer { dxb in
                     let (xs, dys, dxs) = (xb.baseAddress!, dyb.baseAddress!, inputGradient ? dxb.baseAddress : nil)
-                    Parallelism.run(x.n) { worker, img in
+                    Parallelism.runStatic(x.n) { worker, img in
                         let cols = workspace.columns(worker: worker)
                         let xi = xs + img * inChannels * hwIn
                         let dyi = dys + img * outChannels * hwOut
@@ -398,7 +398,7 @@ public struct TransposedConv2D: Sendable {
             dy.data.withUnsafeBufferPointer { dyb in
                 dx.data.withUnsafeMutableBufferPointer { dxb in
                     let (xs, dys, dxs) = (xb.baseAddress!, dyb.baseAddress!, inputGradient ? dxb.baseAddress : nil)
-                    Parallelism.run(x.n) { worker, img in
+                    Parallelism.runStatic(x.n) { worker, img in
                         let cols = workspace.columns(worker: worker)
                         let xi = xs + img * inChannels * hwIn
                         let dyi = dys + img * outChannels * hwOut

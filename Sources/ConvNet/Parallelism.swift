@@ -37,6 +37,26 @@ public enum Parallelism {
     }
 }
 
+extension Parallelism {
+    /// Like `run`, but index i always goes to worker i mod workers, in increasing order: sums a
+    /// worker accumulates are then the same from run to run (bit-identical training and resume).
+    public static func runStatic(_ count: Int, _ body: (_ worker: Int, _ index: Int) -> Void) {
+        guard count > 0 else { return }
+        let n = min(workers, count)
+        if n == 1 {
+            for i in 0..<count { body(0, i) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: n) { w in
+                var i = w
+                while i < count { box.value(w, i); i += n }
+            }
+        }
+    }
+}
+
 final class AtomicCounter: @unchecked Sendable {
     private var value = 0
     private let lock = NSLock()

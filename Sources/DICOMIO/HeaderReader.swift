@@ -138,6 +138,10 @@ public enum HeaderReader {
             return signed && v > 32767 ? v - 65536 : v
         }
         let multiFrame = pixel.frames > 1 || sopClass != UID.ctImageStorage
+        var sourceReference: String?
+        if let ref = ds.item(.sourceImageSequence), let uid = ref.string(.referencedSOPInstanceUID), !uid.isEmpty {
+            sourceReference = ref.int(.referencedFrameNumber).map { "\(uid)#\($0)" } ?? uid
+        }
         var slices: [SliceInfo] = []
         for f in 0..<pixel.frames {
             func group(_ macro: Tag) -> DICOMItem? { multiFrame ? functionalGroup(ds, macro, frame: f) : nil }
@@ -172,7 +176,8 @@ public enum HeaderReader {
                 paddingValue: xs(.pixelPaddingValue), paddingRangeLimit: xs(.pixelPaddingRangeLimit),
                 windowCenter: voi?.double(.windowCenter) ?? ds.double(.windowCenter),
                 windowWidth: voi?.double(.windowWidth) ?? ds.double(.windowWidth),
-                dose: dose, transferSyntaxUID: file.transferSyntaxUID))
+                dose: dose, transferSyntaxUID: file.transferSyntaxUID, sourceReference: sourceReference,
+                frameOfReferenceUID: header.frameOfReferenceUID, studyInstanceUID: header.studyInstanceUID))
         }
         return .ct(slices: slices, header: header)
     }

@@ -64,6 +64,14 @@ public struct SliceInfo: Sendable, Equatable {
     public var windowWidth: Double?
     public var dose: DoseInfo
     public var transferSyntaxUID: String
+    /// The instance this slice was derived from (first Source Image Sequence item), as
+    /// "SOPInstanceUID" or "SOPInstanceUID#frame"; nil for original images.
+    public var sourceReference: String? = nil
+    public var frameOfReferenceUID: String? = nil
+    public var studyInstanceUID: String? = nil
+
+    /// Key matching `sourceReference` of slices derived from this one.
+    public var referenceKey: String { frame.map { "\(sopInstanceUID)#\($0)" } ?? sopInstanceUID }
 
     /// Distance along the slice normal (row × column direction), when position and orientation exist.
     public var normalPosition: Double? {

@@ -78,10 +78,10 @@ final class ProgressLine {
     let interactive = isatty(2) == 1
     var lastDecile = -1
 
-    func update(done: Int, total: Int, elapsed: Double, label: String) {
+    func update(done: Int, total: Int, elapsed: Double, label: String, unit: String = "slices") {
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
         let eta = rate > 0 ? Double(total - done) / rate : 0
-        let line = String(format: "%@  %d/%d slices, %.2f slices/s, ETA %.0f s", label, done, total, rate, eta)
+        let line = unit == "slices" ? String(format: "%@  %d/%d slices, %.2f slices/s, ETA %.0f s", label, done, total, rate, eta) : label
         if interactive {
             FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
         } else {

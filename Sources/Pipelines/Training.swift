@@ -1,0 +1,388 @@
+import ConvNet
+import DICOMIO
+import Denoising
+import Foundation
+import ImageQuality
+import LowDoseSimulation
+
+/// Everything that defines a training run. Stored as RUN/config.json; its hash (all but `steps`)
+/// is checked on resume.
+public struct TrainingConfig: Codable, Sendable, Equatable {
+    public var normal: [String]
+    public var low: [String] = []
+    /// Dose fractions to simulate from the normal-dose slices when no low-dose folders are given.
+    public var simulateDoses: [Double] = []
+    /// Photons per ray for simulation; nil: calibrated per series from its own noise.
+    public var simulateI0: Double?
+    public var steps: Int = 1000
+    public var seed: UInt64 = 1
+    public var width: Int = 96
+    public var patch: Int = 55
+    public var batch: Int = 16
+    public var learningRate: Float = 1e-4
+    /// Exponential decay to `learningRateFinal` over `decaySteps` (then constant); nil: constant.
+    public var learningRateFinal: Float?
+    public var decaySteps: Int = 100_000
+    public var loss: Loss = .mse
+    public var strided = false
+    public var augment = true
+    public var finalReLU = true
+    public var validationFraction = 0.2
+    public var validationEvery = 100
+    public var validationSlices = 4
+    public var checkpointEvery = 50
+    public var columnMiB = 64
+    /// Start from these weights (fine-tuning) instead of a fresh initialisation.
+    public var initialWeights: String?
+
+    public init(normal: [String]) { self.normal = normal }
+
+    public var schedule: LearningRateSchedule {
+        if let final = learningRateFinal { return .exponential(initial: learningRate, final: final, steps: decaySteps) }
+        return .constant(learningRate)
+    }
+
+    /// Hash of everything but `steps` (extending a run is allowed, changing it is not).
+    public var hash: String {
+        var copy = self
+        copy.steps = 0
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = (try? encoder.encode(copy)) ?? Data()
+        return String(UIDFactory.fnv1a64(String(decoding: data, as: UTF8.self)), radix: 16)
+    }
+
+    public func validate() throws {
+        func bad(_ r: String) -> TrainingError { .invalidConfiguration(reason: r) }
+        guard !normal.isEmpty else { throw bad("no normal-dose input (--normal)") }
+        guard low.isEmpty != simulateDoses.isEmpty else { throw bad("give low-dose folders (--low) or --simulate-dose, not both or neither") }
+        guard simulateDoses.allSatisfy({ $0 > 0 && $0 < 1 }) else { throw bad("simulated doses must be in (0, 1)") }
+        guard steps >= 1, batch >= 1, width >= 1 else { throw bad("steps, batch and width must be positive") }
+        guard patch >= 21 else { throw bad("patches must be at least 21×21 (RED-CNN's minimum input)") }
+        guard learningRate > 0 else { throw bad("learning rate must be positive") }
+        guard validationFraction >= 0 && validationFraction < 1 else { throw bad("validation fraction must be in [0, 1)") }
+    }
+}
+
+public enum TrainingError: Error, Equatable, Sendable, CustomStringConvertible {
+    case invalidConfiguration(reason: String)
+    case noPairs(reason: String)
+    case resume(run: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .invalidConfiguration(let r): return "invalid training configuration: \(r)"
+        case .noPairs(let r): return "no training pairs: \(r)"
+        case .resume(let run, let r): return "cannot resume \(run): \(r)"
+        }
+    }
+}
+
+/// A low/normal pair in memory, normalised for the network.
+struct PairImage {
+    var low: [Float]
+    var normal: [Float]
+    var rows: Int
+    var columns: Int
+    var series: String
+    var lowHU: [Float]
+    var normalHU: [Float]
+}
+
+public struct TrainingProgress: Sendable {
+    public var step: Int
+    public var steps: Int
+    public var loss: Double
+    public var stepsPerSecond: Double
+    public var validation: String?
+}
+
+/// `ldct train`: patches from paired slices, Adam, checkpoints, validation, resume.
+public final class Trainer {
+    public let config: TrainingConfig
+    public let run: String
+    let model: REDCNN
+    var optimizer: Adam
+    var rng: SeededGenerator
+    var step = 0
+    var train: [PairImage] = []
+    var validation: [PairImage] = []
+    public private(set) var notes: [String] = []
+
+    public init(config: TrainingConfig, run: String) throws {
+        try config.validate()
+        self.config = config
+        self.run = run
+        model = REDCNN(config: REDCNNConfig(width: config.width, finalReLU: config.finalReLU), initialization: .pytorchDefault,
+                       seed: config.seed, workspace: Workspace(maxColumnFloats: config.columnMiB << 18))
+        optimizer = Adam(parameterCount: model.parameterCount)
+        rng = SeededGenerator(seed: config.seed ^ 0x7A11)
+        if let path = config.initialWeights {
+            let (start, _) = try ModelFile.load(path)
+            guard start.config.width == config.width else {
+                throw TrainingError.invalidConfiguration(reason: "\(path) has width \(start.config.width), the run asks for \(config.width)")
+            }
+            model.parameters = start.parameters
+        }
+    }
+
+    /// Re-opens a run: its config.json, its last checkpoint, and (optionally) a new total of steps.
+    public static func resume(_ run: String, steps: Int?) throws -> Trainer {
+        let configPath = run + "/config.json"
+        guard let data = FileManager.default.contents(atPath: configPath),
+              var config = try? JSONDecoder().decode(TrainingConfig.self, from: data)
+        else { throw TrainingError.resume(run: run, reason: "no readable config.json") }
+        let checkpoint: SafeTensors
+        do { checkpoint = try SafeTensors.read(run + "/checkpoint.safetensors") } catch {
+            throw TrainingError.resume(run: run, reason: "no readable checkpoint.safetensors (\(error))")
+        }
+        guard checkpoint.metadata["config_hash"] == config.hash else {
+            throw TrainingError.resume(run: run, reason: "checkpoint was made with another configuration")
+        }
+        if let steps { config.steps = steps }
+        let trainer = try Trainer(config: config, run: run)
+        try trainer.restore(checkpoint)
+        return trainer
+    }
+
+    // MARK: data
+
+    /// Reads, pairs (or simulates) and normalises every slice; splits validation by series.
+    public func prepare(log: (String) -> Void = { _ in }) throws {
+        let normalScan = StudyScanner.scan(config.normal)
+        guard !normalScan.series.isEmpty else { throw TrainingError.noPairs(reason: "no CT series under \(config.normal)") }
+        var images: [PairImage] = []
+        if !config.low.isEmpty {
+            let lowScan = StudyScanner.scan(config.low)
+            let result = Pairing.pair(low: lowScan.series, normal: normalScan.series)
+            for u in result.unpaired { notes.append("unpaired: \(u.file): \(u.reason)"); log("unpaired low-dose slice \(u.file): \(u.reason)") }
+            for p in result.pairs {
+                let l = try PixelDecoder.decode(p.low), n = try PixelDecoder.decode(p.normal)
+                images.append(makePair(low: l.hu, normal: n.hu, rows: l.rows, columns: l.columns, series: p.seriesUID))
+            }
+            log("\(result.pairs.count) pairs (\(result.pairs.filter { $0.method == "source" }.count) through Source Image Sequence), \(result.unpaired.count) unpaired")
+        } else {
+            for series in normalScan.series {
+                let spacing = series.pixelSpacing ?? [1, 1]
+                let grid = Grid(rows: series.rows, columns: series.columns, dx: spacing[1], dy: spacing[0])
+                for dose in config.simulateDoses {
+                    let inserter: NoiseInserter
+                    if let i0 = config.simulateI0 {
+                        inserter = NoiseInserter(photonsPerRay: i0)
+                    } else {
+                        let middle = try PixelDecoder.decode(series.slices[series.slices.count / 2])
+                        inserter = try NoiseInserter.calibrated(for: middle.hu, grid: grid, doseFraction: dose, seed: config.seed).inserter
+                    }
+                    for slice in series.slices {
+                        let n = try PixelDecoder.decode(slice)
+                        let seed = config.seed ^ UIDFactory.fnv1a64("\(slice.referenceKey)|\(dose)")
+                        let low = try inserter.simulate(n.hu, grid: grid, doseFraction: dose, seed: seed)
+                        images.append(makePair(low: low, normal: n.hu, rows: n.rows, columns: n.columns, series: series.seriesInstanceUID))
+                    }
+                    log("simulated \(Int(dose * 100))% dose for \(series.slices.count) slice(s) of series \(series.seriesNumber ?? 0)")
+                }
+            }
+        }
+        guard !images.isEmpty else { throw TrainingError.noPairs(reason: "nothing paired") }
+        images = images.filter { $0.rows >= config.patch && $0.columns >= config.patch }
+        guard !images.isEmpty else { throw TrainingError.noPairs(reason: "every slice is smaller than the \(config.patch)-pixel patch") }
+        // Validation: whole series, chosen by a seeded shuffle of the series UIDs.
+        let seriesUIDs = Array(Set(images.map(\.series))).sorted()
+        var split = SeededGenerator(seed: config.seed ^ 0x5A11)
+        let shuffled = seriesUIDs.shuffled(using: &split)
+        let held = seriesUIDs.count >= 2 ? max(1, Int((Double(seriesUIDs.count) * config.validationFraction).rounded())) : 0
+        let validationSeries = Set(shuffled.prefix(config.validationFraction > 0 ? min(held, seriesUIDs.count - 1) : 0))
+        train = images.filter { !validationSeries.contains($0.series) }
+        validation = Array(images.filter { validationSeries.contains($0.series) }.prefix(config.validationSlices))
+        log("\(train.count) training slice pair(s) from \(seriesUIDs.count - validationSeries.count) series; \(validation.count) validation slice(s) from \(validationSeries.count) series")
+    }
+
+    func makePair(low: [Float], normal: [Float], rows: Int, columns: Int, series: String) -> PairImage {
+        PairImage(low: low.map(model.normalize), normal: normal.map(model.normalize), rows: rows, columns: columns,
+                  series: series, lowHU: low, normalHU: normal)
+    }
+
+    // MARK: batches
+
+    /// The batch for the current RNG state (random) or step (strided), with flips/rotations.
+    func nextBatch() -> (Tensor, Tensor) {
+        let p = config.patch, b = config.batch
+        var input = Tensor(zeros: [b, 1, p, p]), target = Tensor(zeros: [b, 1, p, p])
+        let airLimit = model.normalize(-900)
+        for k in 0..<b {
+            var pair = 0, r0 = 0, c0 = 0
+            if config.strided {
+                // Every position of a half-overlapping grid over every training slice, in order.
+                let grid = train.map { (($0.rows - p) / (p / 2) + 1) * (($0.columns - p) / (p / 2) + 1) }
+                var index = (step * b + k) % grid.reduce(0, +)
+                while index >= grid[pair] { index -= grid[pair]; pair += 1 }
+                let perRow = (train[pair].columns - p) / (p / 2) + 1
+                r0 = (index / perRow) * (p / 2); c0 = (index % perRow) * (p / 2)
+            } else {
+                for _ in 0..<20 {  // skip patches of air only
+                    pair = Int(rng.next() % UInt64(train.count))
+                    r0 = Int(rng.next() % UInt64(train[pair].rows - p + 1))
+                    c0 = Int(rng.next() % UInt64(train[pair].columns - p + 1))
+                    var maxValue = -Float.infinity
+                    for r in r0..<r0 + p { for c in c0..<c0 + p { maxValue = max(maxValue, train[pair].normal[r * train[pair].columns + c]) } }
+                    if maxValue > airLimit { break }
+                }
+            }
+            let transform = config.augment ? Int(rng.next() % 8) : 0
+            let img = train[pair]
+            for r in 0..<p {
+                for c in 0..<p {
+                    // Eight symmetries of the square: transpose (bit 2), then flips (bits 0, 1).
+                    var (rr, cc) = transform & 4 != 0 ? (c, r) : (r, c)
+                    if transform & 1 != 0 { cc = p - 1 - cc }
+                    if transform & 2 != 0 { rr = p - 1 - rr }
+                    let src = (r0 + rr) * img.columns + c0 + cc
+                    input.data[(k * p + r) * p + c] = img.low[src]
+                    target.data[(k * p + r) * p + c] = img.normal[src]
+                }
+            }
+        }
+        return (input, target)
+    }
+
+    // MARK: loop
+
+    /// Trains up to `config.steps`, writing log.csv, checkpoints, model.safetensors and loss.svg.
+    public func train(progress: (TrainingProgress) -> Void = { _ in }) throws {
+        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try encoder.encode(config), to: run + "/config.json")
+        let logPath = run + "/log.csv"
+        var log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        if log.isEmpty { log = "step,loss,lr,elapsed_s,val_psnr_low,val_psnr,val_ssim_low,val_ssim\n" }
+        // Keep only rows up to the checkpoint's step (a killed run may have logged further).
+        log = log.split(separator: "\n", omittingEmptySubsequences: true).enumerated().filter { i, line in
+            i == 0 || (Int(line.split(separator: ",").first ?? "") ?? Int.max) <= step
+        }.map { String($0.element) }.joined(separator: "\n") + "\n"
+        let start = Date()
+        let firstStep = step
+        while step < config.steps {
+            let (x, t) = nextBatch()
+            let lr = config.schedule.rate(at: step)
+            let loss = TrainingStep.run(model: model, optimizer: &optimizer, input: x, target: t, loss: config.loss, learningRate: lr)
+            step += 1
+            var validationText: String?
+            var row = "\(step),\(loss),\(lr),\(String(format: "%.2f", Date().timeIntervalSince(start)))"
+            if !validation.isEmpty && (step % config.validationEvery == 0 || step == config.steps) {
+                let v = validate()
+                row += String(format: ",%.4f,%.4f,%.5f,%.5f", v.psnrLow, v.psnr, v.ssimLow, v.ssim)
+                validationText = String(format: "validation PSNR %.2f → %.2f dB, SSIM %.4f → %.4f", v.psnrLow, v.psnr, v.ssimLow, v.ssim)
+            } else {
+                row += ",,,,"
+            }
+            log += row + "\n"
+            if step % config.checkpointEvery == 0 || step == config.steps {
+                try AtomicFile.write(Data(log.utf8), to: logPath)
+                try saveCheckpoint()
+                try LossCurve.write(log: log, to: run + "/loss.svg")
+            }
+            let elapsed = Date().timeIntervalSince(start)
+            progress(TrainingProgress(step: step, steps: config.steps, loss: loss, stepsPerSecond: Double(step - firstStep) / max(elapsed, 1e-9),
+                                      validation: validationText))
+        }
+    }
+
+    /// Mean PSNR/SSIM (LDCT convention) of low-dose and restored validation slices against normal dose.
+    func validate() -> (psnrLow: Double, psnr: Double, ssimLow: Double, ssim: Double) {
+        var sums = (0.0, 0.0, 0.0, 0.0)
+        for v in validation {
+            let y = model.infer(Tensor(shape: [1, 1, v.rows, v.columns], data: v.low)).data.map(model.denormalize)
+            sums.0 += Metrics.psnr(reference: v.normalHU, image: v.lowHU)
+            sums.1 += Metrics.psnr(reference: v.normalHU, image: y)
+            sums.2 += Metrics.ssim(reference: v.normalHU, image: v.lowHU, rows: v.rows, columns: v.columns)
+            sums.3 += Metrics.ssim(reference: v.normalHU, image: y, rows: v.rows, columns: v.columns)
+        }
+        let n = Double(max(validation.count, 1))
+        return (sums.0 / n, sums.1 / n, sums.2 / n, sums.3 / n)
+    }
+
+    // MARK: checkpoints
+
+    func saveCheckpoint() throws {
+        var file = SafeTensors()
+        for v in model.layout.views {
+            let r = v.offset..<v.offset + v.count
+            file.tensors["model/" + v.name] = Tensor(shape: v.shape, data: Array(model.parameters[r]))
+            file.tensors["adam_m/" + v.name] = Tensor(shape: v.shape, data: Array(optimizer.m[r]))
+            file.tensors["adam_v/" + v.name] = Tensor(shape: v.shape, data: Array(optimizer.v[r]))
+        }
+        file.metadata = ["step": String(step), "adam_step": String(optimizer.step), "rng_state": String(rng.state),
+                         "config_hash": config.hash, "format": "lowdosect-checkpoint-v1"]
+        try file.write(to: run + "/checkpoint.safetensors")
+        try ModelFile.save(model, to: run + "/model.safetensors", metadata: [
+            "training_steps": String(step), "training_seed": String(config.seed), "training_patch": String(config.patch),
+            "training_batch": String(config.batch), "training_loss": config.loss.rawValue,
+            "training_config_hash": config.hash, "trained_by": "ldct train (LowDoseCT)",
+        ])
+    }
+
+    func restore(_ file: SafeTensors) throws {
+        func fail(_ r: String) -> TrainingError { .resume(run: run, reason: r) }
+        guard let s = file.metadata["step"].flatMap(Int.init), let a = file.metadata["adam_step"].flatMap(Int.init),
+              let state = file.metadata["rng_state"].flatMap(UInt64.init)
+        else { throw fail("checkpoint metadata lacks step, adam_step or rng_state") }
+        var m = [Float](repeating: 0, count: model.parameterCount), v = m
+        for view in model.layout.views {
+            guard let p = file.tensors["model/" + view.name], let mm = file.tensors["adam_m/" + view.name],
+                  let vv = file.tensors["adam_v/" + view.name], p.shape == view.shape, mm.shape == view.shape, vv.shape == view.shape
+            else { throw fail("tensor \(view.name) missing or mis-shaped") }
+            let r = view.offset..<view.offset + view.count
+            model.parameters.replaceSubrange(r, with: p.data)
+            m.replaceSubrange(r, with: mm.data)
+            v.replaceSubrange(r, with: vv.data)
+        }
+        optimizer = Adam(step: a, m: m, v: v, beta1: optimizer.beta1, beta2: optimizer.beta2, epsilon: optimizer.epsilon,
+                         weightDecay: optimizer.weightDecay, decoupledWeightDecay: optimizer.decoupledWeightDecay)
+        rng = SeededGenerator(seed: 0)
+        rng.state = state
+        step = s
+    }
+
+    public var currentStep: Int { step }
+    public var parameters: [Float] { model.parameters }
+}
+
+/// The loss curve as a small self-contained SVG (log-scale loss against step, with a running mean).
+enum LossCurve {
+    static func write(log: String, to path: String) throws {
+        let rows = log.split(separator: "\n").dropFirst().compactMap { line -> (Double, Double)? in
+            let f = line.split(separator: ",", omittingEmptySubsequences: false)
+            guard f.count >= 2, let s = Double(f[0]), let l = Double(f[1]), l > 0 else { return nil }
+            return (s, l)
+        }
+        guard rows.count >= 1 else { return }
+        let (w, h, pad) = (640.0, 320.0, 40.0)
+        let maxStep = rows.map(\.0).max() ?? 1
+        let logs = rows.map { log10($0.1) }
+        let (lo, hi) = (logs.min() ?? 0, max((logs.max() ?? 1), (logs.min() ?? 0) + 1e-6))
+        func point(_ s: Double, _ l: Double) -> String {
+            String(format: "%.1f,%.1f", pad + (w - 2 * pad) * s / max(maxStep, 1), h - pad - (h - 2 * pad) * (l - lo) / (hi - lo))
+        }
+        let raw = zip(rows, logs).map { point($0.0.0, $0.1) }.joined(separator: " ")
+        var smooth: [String] = []
+        let window = max(1, rows.count / 50)
+        for i in rows.indices {
+            let a = max(0, i - window), part = logs[a...i]
+            smooth.append(point(rows[i].0, part.reduce(0, +) / Double(part.count)))
+        }
+        let svg = """
+            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(w))" height="\(Int(h))" font-family="sans-serif" font-size="12">
+            <rect width="100%" height="100%" fill="white"/>
+            <text x="\(pad)" y="20">training loss (log scale), \(rows.count) steps</text>
+            <line x1="\(pad)" y1="\(h - pad)" x2="\(w - pad)" y2="\(h - pad)" stroke="black"/>
+            <line x1="\(pad)" y1="\(pad)" x2="\(pad)" y2="\(h - pad)" stroke="black"/>
+            <text x="\(pad)" y="\(h - 10)">0</text><text x="\(w - pad - 30)" y="\(h - 10)">\(Int(maxStep))</text>
+            <text x="2" y="\(pad + 4)">\(String(format: "%.2g", pow(10, hi)))</text><text x="2" y="\(h - pad)">\(String(format: "%.2g", pow(10, lo)))</text>
+            <polyline fill="none" stroke="#9bbcd9" stroke-width="1" points="\(raw)"/>
+            <polyline fill="none" stroke="#1f5f99" stroke-width="2" points="\(smooth.joined(separator: " "))"/>
+            </svg>
+            """
+        try AtomicFile.write(Data(svg.utf8), to: path)
+    }
+}

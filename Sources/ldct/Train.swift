@@ -1,0 +1,98 @@
+import ArgumentParser
+import ConvNet
+import DICOMIO
+import Foundation
+import Pipelines
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train RED-CNN on paired low-/normal-dose CT (or on normal dose with simulated low dose).",
+        discussion: """
+            Pairs: a low-dose slice derived from a normal-dose one pairs through its Source Image
+            Sequence; otherwise by frame of reference (study when absent) and position. Never by file
+            name. The run folder holds config.json, log.csv, checkpoint.safetensors (weights, Adam
+            state, step, RNG state; written atomically), model.safetensors and loss.svg.
+            `ldct train --resume RUN [--steps N]` continues bit-identically on the same machine.
+            """)
+
+    @Option(name: .shortAndLong, help: "Run folder (new run).") var output: String?
+    @Option(help: "Continue the run in this folder.") var resume: String?
+    @Option(parsing: .upToNextOption, help: "Normal-dose folders.") var normal: [String] = []
+    @Option(parsing: .upToNextOption, help: "Low-dose folders.") var low: [String] = []
+    @Option(help: "Simulate these dose fractions from --normal instead of --low (comma-separated, e.g. 0.25,0.1).")
+    var simulateDose: String?
+    @Option(help: "Photons per ray for --simulate-dose (default: calibrated from each series' noise).") var i0: Double?
+    @Option(help: "Total steps.") var steps: Int?
+    @Option(help: "Seed (weights, patches, split).") var seed: UInt64 = 1
+    @Option(help: "Network width (96 in the paper).") var width = 96
+    @Option(help: "Patch side (55 in the paper).") var patch = 55
+    @Option(help: "Patches per step.") var batch = 16
+    @Option(help: "Learning rate.") var lr: Float = 1e-4
+    @Option(help: "Decay the learning rate exponentially to this value over --decay-steps.") var lrFinal: Float?
+    @Option(help: "Steps of the exponential decay.") var decaySteps = 100_000
+    @Option(help: "Loss: mse or l1.") var loss = "mse"
+    @Flag(help: "Strided patches (a half-overlapping grid) instead of random ones.") var strided = false
+    @Flag(help: "No flips or rotations.") var noAugment = false
+    @Flag(help: "No ReLU on the network's output.") var noFinalRelu = false
+    @Option(help: "Share of series held out for validation.") var validationFraction = 0.2
+    @Option(help: "Validate every N steps.") var validationEvery = 100
+    @Option(help: "Checkpoint every N steps.") var checkpointEvery = 50
+    @Option(help: "Start from these weights (fine-tune a model on your site's data).") var initWeights: String?
+
+    func validate() throws {
+        if resume == nil {
+            guard output != nil else { throw ValidationError("give -o RUN for a new run, or --resume RUN") }
+            guard !normal.isEmpty else { throw ValidationError("--normal is required") }
+            guard Loss(rawValue: loss) != nil else { throw ValidationError("unknown loss '\(loss)' (mse, l1)") }
+        }
+        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
+    }
+
+    func run() throws {
+        DICOMFile.tuneAllocator()
+        let trainer: Trainer
+        do {
+            if let resume {
+                trainer = try Trainer.resume(resume, steps: steps)
+                printError("ldct train: resuming \(resume) at step \(trainer.currentStep) of \(trainer.config.steps)")
+            } else {
+                var config = TrainingConfig(normal: normal)
+                config.low = low
+                config.simulateDoses = (simulateDose ?? "").split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+                config.simulateI0 = i0
+                config.steps = steps ?? 1000
+                config.seed = seed
+                config.width = width
+                config.patch = patch
+                config.batch = batch
+                config.learningRate = lr
+                config.learningRateFinal = lrFinal
+                config.decaySteps = decaySteps
+                config.loss = Loss(rawValue: loss) ?? .mse
+                config.strided = strided
+                config.augment = !noAugment
+                config.finalReLU = !noFinalRelu
+                config.validationFraction = validationFraction
+                config.validationEvery = validationEvery
+                config.checkpointEvery = checkpointEvery
+                config.initialWeights = initWeights
+                trainer = try Trainer(config: config, run: output ?? "run")
+                printError("ldct train: seed \(seed), width \(width), patch \(patch), batch \(batch), lr \(lr) → \(output ?? "run")")
+            }
+            try trainer.prepare { printError("ldct train: \($0)") }
+            let progress = ProgressLine()
+            try trainer.train { p in
+                let eta = Double(p.steps - p.step) / max(p.stepsPerSecond, 1e-9)
+                progress.update(done: p.step, total: p.steps, elapsed: 0,
+                                label: String(format: "step %d/%d loss %.3g, %.2f steps/s, ETA %.0f s", p.step, p.steps, p.loss, p.stepsPerSecond, eta),
+                                unit: "steps")
+                if let v = p.validation { printError("\n  step \(p.step): \(v)") }
+            }
+            progress.finish()
+            printError("ldct train: done, \(trainer.config.steps) steps; weights in \(trainer.run)/model.safetensors")
+        } catch {
+            printError("ldct train: \(error)")
+            throw ExitCodes.nothingFound
+        }
+    }
+}

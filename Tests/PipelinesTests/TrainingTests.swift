@@ -1,0 +1,130 @@
+import ConvNet
+import DICOMIO
+import Foundation
+import LowDoseSimulation
+@testable import Pipelines
+import Testing
+
+/// Two small phantom series (64², 2 slices each) shared by the training tests.
+func smallStudies() throws -> String {
+    let dir = tempDir()
+    for seed: UInt64 in [1, 2] { try PhantomStudy(seed: seed, slices: 2, size: 64).write(to: dir + "/s\(seed)") }
+    return dir
+}
+
+func tinyConfig(_ normal: String, steps: Int) -> TrainingConfig {
+    var c = TrainingConfig(normal: [normal])
+    c.simulateDoses = [0.25]
+    c.simulateI0 = 4e4
+    c.steps = steps
+    c.width = 4
+    c.patch = 25
+    c.batch = 3
+    c.learningRate = 1e-3
+    c.validationEvery = 3
+    c.checkpointEvery = 3
+    c.columnMiB = 1
+    return c
+}
+
+@Suite("Training: pairing, resume, learning")
+struct TrainingTests {
+    @Test("3 steps + resume to 6 equals 6 steps, bit for bit (weights and log)")
+    func resumeIsBitIdentical() throws {
+        let data = try smallStudies()
+        let (a, b) = (tempDir(), tempDir())
+        defer { for d in [data, a, b] { try? FileManager.default.removeItem(atPath: d) } }
+        let straight = try Trainer(config: tinyConfig(data, steps: 6), run: a)
+        try straight.prepare()
+        try straight.train()
+        let first = try Trainer(config: tinyConfig(data, steps: 3), run: b)
+        try first.prepare()
+        try first.train()
+        let resumed = try Trainer.resume(b, steps: 6)
+        #expect(resumed.currentStep == 3)
+        try resumed.prepare()
+        try resumed.train()
+        #expect(resumed.parameters == straight.parameters)
+        func rows(_ run: String) throws -> [String] {
+            try String(contentsOfFile: run + "/log.csv", encoding: .utf8).split(separator: "\n").map {
+                var f = $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+                if f.count > 3 { f[3] = "" }  // elapsed seconds differ
+                return f.joined(separator: ",")
+            }
+        }
+        #expect(try rows(a) == rows(b))
+        let model = try SafeTensors.read(b + "/model.safetensors")
+        #expect(model.metadata["training_steps"] == "6")
+        #expect(FileManager.default.fileExists(atPath: b + "/loss.svg"))
+    }
+
+    @Test("resume refuses a checkpoint made with another configuration")
+    func resumeChecksConfig() throws {
+        let data = try smallStudies()
+        let run = tempDir()
+        defer { for d in [data, run] { try? FileManager.default.removeItem(atPath: d) } }
+        let t = try Trainer(config: tinyConfig(data, steps: 3), run: run)
+        try t.prepare()
+        try t.train()
+        var other = tinyConfig(data, steps: 3)
+        other.seed = 99
+        try JSONEncoder().encode(other).write(to: URL(fileURLWithPath: run + "/config.json"))
+        #expect(throws: TrainingError.self) { try Trainer.resume(run, steps: 6) }
+    }
+
+    @Test("a short run of a small model lowers the loss")
+    func lossFalls() throws {
+        let data = try smallStudies()
+        let run = tempDir()
+        defer { for d in [data, run] { try? FileManager.default.removeItem(atPath: d) } }
+        var config = tinyConfig(data, steps: 40)
+        config.width = 6
+        config.checkpointEvery = 40
+        config.validationEvery = 1000
+        let t = try Trainer(config: config, run: run)
+        try t.prepare()
+        try t.train()
+        let losses = try String(contentsOfFile: run + "/log.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+            .compactMap { Double($0.split(separator: ",")[1]) }
+        #expect(losses.count == 40)
+        let early = losses.prefix(8).reduce(0, +) / 8, late = losses.suffix(8).reduce(0, +) / 8
+        #expect(late < 0.7 * early, "loss \(early) → \(late)")
+    }
+
+    @Test("pairing: through Source Image Sequence, else by frame of reference and position; misses are reported")
+    func pairing() throws {
+        let normalDir = tempDir(), lowDir = tempDir(), posDir = tempDir()
+        defer { for d in [normalDir, lowDir, posDir] { try? FileManager.default.removeItem(atPath: d) } }
+        try PhantomStudy(seed: 3, slices: 3, size: 48).write(to: normalDir)
+        _ = try DoseSimulationRun(doseFraction: 0.5, photons: .fixed(1e5), seed: 1).run([normalDir], outputRoot: lowDir)
+        let normal = StudyScanner.scan([normalDir]).series, low = StudyScanner.scan([lowDir]).series
+        let bySource = Pairing.pair(low: low, normal: normal)
+        #expect(bySource.pairs.count == 3 && bySource.unpaired.isEmpty)
+        #expect(bySource.pairs.allSatisfy { $0.method == "source" && $0.low.sourceReference == $0.normal.referenceKey })
+        // An independent "low-dose acquisition": same frame of reference and positions, shuffled
+        // file names, one extra slice with no partner.
+        let n = normal[0]
+        var spec = NewSeriesSpec(studyInstanceUID: n.studyInstanceUID, seriesInstanceUID: "2.25.777", rows: 48, columns: 48)
+        spec.frameOfReferenceUID = n.frameOfReferenceUID
+        spec.pixelSpacing = n.pixelSpacing ?? [1, 1]
+        spec.origin = n.slices[0].position ?? [0, 0, 0]
+        spec.sliceSpacing = 2.5
+        let images = (0..<4).map { _ in SliceImage(rows: 48, columns: 48, hu: [Float](repeating: 0, count: 48 * 48)) }
+        try NewSeriesWriter.writeClassic(spec, images: images, directory: posDir, fileName: { ["zz", "aa", "mm", "bb"][$0] })
+        let byPosition = Pairing.pair(low: StudyScanner.scan([posDir]).series, normal: normal)
+        #expect(byPosition.pairs.count == 3 && byPosition.pairs.allSatisfy { $0.method == "position" })
+        for p in byPosition.pairs { #expect(abs((p.low.normalPosition ?? 0) - (p.normal.normalPosition ?? 1)) < 0.05) }
+        #expect(byPosition.unpaired.count == 1)
+    }
+
+    @Test("configuration errors are refused")
+    func configErrors() {
+        var c = TrainingConfig(normal: ["/x"])
+        #expect(throws: TrainingError.self) { try c.validate() }  // neither --low nor --simulate-dose
+        c.simulateDoses = [1.5]
+        #expect(throws: TrainingError.self) { try c.validate() }
+        c.simulateDoses = [0.25]
+        c.patch = 11
+        #expect(throws: TrainingError.self) { try c.validate() }
+    }
+}
