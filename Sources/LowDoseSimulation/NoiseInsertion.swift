@@ -86,25 +86,32 @@ public struct NoiseInserter: Sendable {
 
 /// Noise measurement in soft tissue.
 public enum NoiseEstimate {
-    /// Pixels of soft tissue (−150…150 HU) whose 5×5 neighbourhood is all soft tissue.
+    /// Soft-tissue pixels: where the 7×7 local mean lies in −60…160 HU (organs, muscle, water;
+    /// fat, air, lung and bone excluded). Using the local mean keeps noisy low-dose pixels in.
     public static func tissueMask(_ hu: [Float], rows: Int? = nil) throws -> [Bool] {
         let side = rows ?? Int(Double(hu.count).squareRoot())
         let cols = hu.count / max(side, 1)
+        // Summed-area table for 7×7 means.
+        var sat = [Double](repeating: 0, count: (side + 1) * (cols + 1))
+        for r in 0..<side {
+            var rowSum = 0.0
+            for c in 0..<cols {
+                rowSum += Double(hu[r * cols + c])
+                sat[(r + 1) * (cols + 1) + c + 1] = sat[r * (cols + 1) + c + 1] + rowSum
+            }
+        }
         var mask = [Bool](repeating: false, count: hu.count)
-        for r in 2..<max(2, side - 2) {
-            for c in 2..<max(2, cols - 2) {
-                var ok = true
-                outer: for i in -2...2 {
-                    for j in -2...2 {
-                        let v = hu[(r + i) * cols + c + j]
-                        if v < -150 || v > 150 { ok = false; break outer }
-                    }
-                }
-                mask[r * cols + c] = ok
+        let k = 3
+        for r in k..<max(k, side - k) {
+            for c in k..<max(k, cols - k) {
+                let (r0, r1, c0, c1) = (r - k, r + k + 1, c - k, c + k + 1)
+                let sum = sat[r1 * (cols + 1) + c1] - sat[r0 * (cols + 1) + c1] - sat[r1 * (cols + 1) + c0] + sat[r0 * (cols + 1) + c0]
+                let mean = sum / Double((2 * k + 1) * (2 * k + 1))
+                mask[r * cols + c] = mean >= -60 && mean <= 160
             }
         }
         guard mask.filter({ $0 }).count >= 100 else {
-            throw SimulationError.noUniformRegion(reason: "fewer than 100 soft-tissue pixels (−150…150 HU)")
+            throw SimulationError.noUniformRegion(reason: "fewer than 100 soft-tissue pixels (local mean −60…160 HU)")
         }
         return mask
     }

@@ -12,15 +12,19 @@ struct Phantom: ParsableCommand {
     @Option(help: "Number of slices.") var slices = 8
     @Option(help: "Seed: anatomy, size, region (chest/abdomen), noise level and kernel follow from it.") var seed: UInt64 = 1
     @Option(help: "Image side in pixels.") var size = 512
+    @Option(help: "Transfer syntax: \(OutputTransferSyntax.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var transferSyntax = OutputTransferSyntax.explicitLittle.rawValue
 
     func validate() throws {
+        guard OutputTransferSyntax(rawValue: transferSyntax) != nil else { throw ValidationError("unknown transfer syntax '\(transferSyntax)'") }
         guard slices >= 1 && slices <= 2000 else { throw ValidationError("--slices must be 1…2000") }
         guard size >= 32 && size <= 2048 else { throw ValidationError("--size must be 32…2048") }
     }
 
     func run() throws {
         DICOMFile.tuneAllocator()
-        let study = PhantomStudy(seed: seed, slices: slices, size: size)
+        var study = PhantomStudy(seed: seed, slices: slices, size: size)
+        study.transferSyntax = OutputTransferSyntax(rawValue: transferSyntax) ?? .explicitLittle
         let files = try study.write(to: output) { printError("phantom seed \(seed): slice \($0)/\(slices)") }
         printError(String(format: "ldct phantom: %d slices (%@, %@ kernel, I0 %.3g photons/ray) → %@",
                           files.count, BodyPhantom(seed: seed).region.rawValue, study.filter.rawValue, study.photonsPerRay, output))
@@ -45,8 +49,11 @@ struct Simulate: ParsableCommand {
     @Option(help: "Seed.") var seed: UInt64 = 1
     @Option(help: "Reconstruction filter for the noise: ram-lak, shepp-logan, hann.") var filter = "ram-lak"
     @Option(help: "UID root of your site.") var uidRoot: String?
+    @Option(help: "Transfer syntax: \(OutputTransferSyntax.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var transferSyntax = OutputTransferSyntax.explicitLittle.rawValue
 
     func validate() throws {
+        guard OutputTransferSyntax(rawValue: transferSyntax) != nil else { throw ValidationError("unknown transfer syntax '\(transferSyntax)'") }
         guard dose > 0 && dose < 1 else { throw ValidationError("--dose must be between 0 and 1 (exclusive)") }
         guard (i0 != nil) != calibrate else { throw ValidationError("give exactly one of --i0 N or --calibrate") }
         if let i0, !(i0 > 0) { throw ValidationError("--i0 must be positive") }
@@ -58,6 +65,7 @@ struct Simulate: ParsableCommand {
         var run = DoseSimulationRun(doseFraction: dose, photons: i0.map { .fixed($0) } ?? .calibrate, seed: seed)
         run.filter = ReconstructionFilter(rawValue: filter) ?? .ramLak
         run.uidRoot = uidRoot
+        run.transferSyntax = OutputTransferSyntax(rawValue: transferSyntax) ?? .explicitLittle
         let (series, scan) = try run.run(inputs, outputRoot: output) { printError($0) }
         var failed = !scan.errors.isEmpty
         for s in series {

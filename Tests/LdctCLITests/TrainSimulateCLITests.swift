@@ -1,0 +1,54 @@
+import ConvNet
+import DICOMIO
+import Foundation
+import Testing
+
+@Suite("ldct phantom, simulate and train (end to end)")
+struct TrainSimulateCLITests {
+    @Test("phantom → simulate: a derived low-dose series; bad options are refused")
+    func phantomSimulate() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p = try ldct("phantom", "-o", dir + "/normal", "--slices", "2", "--seed", "3", "--size", "64")
+        #expect(p.code == 0, "\(p.err)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/normal").count == 2)
+        let s = try ldct("simulate", dir + "/normal", "-o", dir + "/low", "--dose", "0.25", "--i0", "1e4", "--seed", "1")
+        #expect(s.code == 0, "\(s.err)")
+        let low = try #require(StudyScanner.scan([dir + "/low"]).series.first)
+        #expect(low.slices.count == 2 && low.seriesDescription?.contains("simulated 25% dose") == true)
+        #expect(try ldct("simulate", dir + "/normal", "-o", dir + "/x", "--dose", "2", "--i0", "1e4").code == 64)
+        #expect(try ldct("simulate", dir + "/normal", "-o", dir + "/x", "--dose", "0.5", "--i0", "1e4", "--calibrate").code == 64)
+        #expect(try ldct("simulate", dir + "/nothing-here", "-o", dir + "/x", "--dose", "0.5", "--i0", "1e4").code == 2)
+    }
+
+    @Test("a killed training run leaves its last checkpoint intact, and --resume continues from it")
+    func killAndResume() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try ldct("phantom", "-o", dir + "/normal", "--slices", "2", "--seed", "5", "--size", "64").code == 0)
+        let run = dir + "/run"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try ldctBinary())
+        process.arguments = ["train", "-o", run, "--normal", dir + "/normal", "--simulate-dose", "0.5", "--i0", "3e4",
+                             "--steps", "100000", "--width", "4", "--patch", "25", "--batch", "2", "--checkpoint-every", "1"]
+        process.standardError = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let checkpoint = run + "/checkpoint.safetensors"
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            if let meta = try? SafeTensors.read(checkpoint).metadata, let s = Int(meta["step"] ?? ""), s >= 3 { break }
+            usleep(50_000)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let saved = try SafeTensors.read(checkpoint)
+        let step = try #require(Int(saved.metadata["step"] ?? ""))
+        #expect(step >= 3)
+        let r = try ldct("train", "--resume", run, "--steps", String(step + 2))
+        #expect(r.code == 0, "\(r.err)")
+        #expect(try SafeTensors.read(checkpoint).metadata["step"] == String(step + 2))
+        let rows = try String(contentsOfFile: run + "/log.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+        #expect(rows.compactMap { Int($0.split(separator: ",")[0]) } == Array(1...(step + 2)))
+    }
+}
