@@ -1,8 +1,7 @@
-// FixtureMaker — writes the synthetic DICOM series that the tests and the sample study start from.
+// FixtureMaker — writes the synthetic DICOM series the tests start from (Tests/Fixtures/dicom) and the ingest benchmark series.
 // Run through scripts/make-fixtures, which then derives every transfer syntax with DCMTK/GDCM tools.
 //
 //   FixtureMaker fixtures OUTDIR     base series, Enhanced CT, invalid and non-CT sources
-//   FixtureMaker sample OUTDIR       the bundled sample study (until `ldct phantom` exists)
 //   FixtureMaker bench OUTDIR N      an N-slice 512² series for the ingest benchmark
 import DICOMIO
 import Foundation
@@ -165,23 +164,6 @@ func makeFixtures(_ out: String) throws {
     try short.save(to: out + "/invalid/short-pixel-data.dcm", transferSyntax: .explicitLittle)
 }
 
-/// The sample study: 8 slices of 512², normal dose, signed 16-bit.
-func makeSample(_ out: String) throws {
-    var s = spec(100, size: 512, description: "Sample abdomen, normal dose")
-    s.pixelSpacing = [0.75, 0.75]
-    s.origin = [-192, -192, -40]
-    s.sliceThickness = 2.5
-    s.sliceSpacing = 2.5
-    s.studyInstanceUID = uid(5, 1)
-    s.seriesInstanceUID = uid(5, 100)
-    s.frameOfReferenceUID = uid(5, 2)
-    s.patientName = "SAMPLE^PHANTOM"
-    s.patientID = "LDCT-SAMPLE"
-    try NewSeriesWriter.writeClassic(s, images: images(8, size: 512, seed: 100, noise: 12), directory: out,
-                                     fileName: { String(format: "normal-%02d.dcm", $0 + 1) },
-                                     transferSyntax: .jpegLSLossless)
-}
-
 func makeBench(_ out: String, count: Int) throws {
     var s = spec(200, size: 512, description: "ingest benchmark")
     s.seriesInstanceUID = uid(6, 200)
@@ -192,12 +174,11 @@ func makeBench(_ out: String, count: Int) throws {
 let args = CommandLine.arguments
 do {
     guard args.count >= 3 else {
-        FileHandle.standardError.write("usage: FixtureMaker fixtures|sample|bench OUTDIR [N]\n".data(using: .utf8)!)
+        FileHandle.standardError.write("usage: FixtureMaker fixtures|bench OUTDIR [N]\n".data(using: .utf8)!)
         exit(64)
     }
     switch args[1] {
     case "fixtures": try makeFixtures(args[2])
-    case "sample": try makeSample(args[2])
     case "bench": try makeBench(args[2], count: args.count > 3 ? Int(args[3]) ?? 200 : 200)
     default:
         FileHandle.standardError.write("unknown mode \(args[1])\n".data(using: .utf8)!)
