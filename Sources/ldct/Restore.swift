@@ -19,8 +19,8 @@ struct Restore: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output folder.")
     var output: String
 
-    @Option(help: "RED-CNN weights (safetensors, PyTorch state_dict names).")
-    var model: String
+    @Option(help: "RED-CNN weights (safetensors, PyTorch state_dict names); default: the bundled model.")
+    var model: String?
 
     @Option(help: "UID root of your site for the new UIDs (default: the 2.25 UUID arc).")
     var uidRoot: String?
@@ -41,14 +41,20 @@ struct Restore: ParsableCommand {
     func run() throws {
         DICOMFile.tuneAllocator()
         if let threads { BLASThreads.set(threads) }
+        guard let modelPath = model ?? DefaultModel.locate() else {
+            printError("ldct restore: no --model given and the default model was not found (looked in: "
+                + DefaultModel.candidates().joined(separator: ", ") + ")")
+            throw ExitCodes.nothingFound
+        }
         let loaded: REDCNN
         do {
-            loaded = try ModelFile.load(model).model
+            loaded = try ModelFile.load(modelPath).model
         } catch {
             printError("ldct restore: \(error)")
             throw ExitCodes.nothingFound
         }
-        let restorer = StudyRestorer(model: loaded, modelLabel: (model as NSString).lastPathComponent, uidRoot: uidRoot,
+        if model == nil { printError("ldct restore: default model \(modelPath)") }
+        let restorer = StudyRestorer(model: loaded, modelLabel: (modelPath as NSString).lastPathComponent, uidRoot: uidRoot,
                                      transferSyntax: OutputTransferSyntax(rawValue: transferSyntax) ?? .explicitLittle)
         let progress = ProgressLine()
         let summary = restorer.run(inputs, outputRoot: output) { p in
