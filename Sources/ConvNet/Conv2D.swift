@@ -99,6 +99,34 @@ public struct Epilogue: Sendable {
     }
 }
 
+/// The frame both layers' backward passes share: images spread over the workers (static
+/// assignment: reproducible sums), each image's bias gradient summed into the worker's private
+/// accumulator, then `bands` does the layer's own GEMMs for that image.
+func backwardOverImages(_ x: Tensor, _ dy: Tensor, dx: inout Tensor, inputGradient: Bool, weightCount: Int,
+                        sums: PrivateGradients,
+                        _ bands: (_ worker: Int, _ xi: UnsafePointer<Float>, _ dyi: UnsafePointer<Float>,
+                                  _ dxi: UnsafeMutablePointer<Float>?, _ dW: UnsafeMutablePointer<Float>) -> Void) {
+    let hwIn = x.h * x.w, hwOut = dy.h * dy.w, (cin, cout) = (x.c, dy.c)
+    x.data.withUnsafeBufferPointer { xb in
+        dy.data.withUnsafeBufferPointer { dyb in
+            dx.data.withUnsafeMutableBufferPointer { dxb in
+                let (xs, dys, dxs) = (xb.baseAddress!, dyb.baseAddress!, inputGradient ? dxb.baseAddress : nil)
+                Parallelism.runStatic(x.n) { worker, img in
+                    let dyi = dys + img * cout * hwOut
+                    let dW = sums.buffer(worker), dB = dW + weightCount
+                    for o in 0..<cout {
+                        var s: Float = 0
+                        let row = dyi + o * hwOut
+                        for j in 0..<hwOut { s += row[j] }
+                        dB[o] += s
+                    }
+                    bands(worker, xs + img * cin * hwIn, dyi, dxs.map { $0 + img * cin * hwIn }, dW)
+                }
+            }
+        }
+    }
+}
+
 /// Per-worker gradient accumulators for one layer (one raw block, a slice per worker, so workers
 /// never touch shared Swift containers), summed into the shared gradient buffer at the end.
 final class PrivateGradients {
@@ -195,46 +223,28 @@ public struct Conv2D: Sendable {
             return inputGradientAsConvolution(dy, params: params, workspace: workspace)
         }
         var dx = Tensor(zeros: inputGradient ? x.shape : [0])
-        let hwIn = x.h * x.w, hwOut = g.outHeight * g.outWidth
+        let hwOut = g.outHeight * g.outWidth
         let band = workspace.bandRows(patchSize: g.patchSize, outWidth: g.outWidth, outHeight: g.outHeight)
         workspace.prepare(g.patchSize * band * g.outWidth)
         let sums = PrivateGradients(count: weight.count + bias.count)
         let w = params + weight.offset
-        x.data.withUnsafeBufferPointer { xb in
-            dy.data.withUnsafeBufferPointer { dyb in
-                dx.data.withUnsafeMutableBufferPointer { dxb in
-                    let (xs, dys, dxs) = (xb.baseAddress!, dyb.baseAddress!, inputGradient ? dxb.baseAddress : nil)
-                    Parallelism.runStatic(x.n) { worker, img in
-                        let cols = workspace.columns(worker: worker)
-                        let xi = xs + img * inChannels * hwIn
-                        let dyi = dys + img * outChannels * hwOut
-                        do {
-                            let dW = sums.buffer(worker), dB = dW + weight.count
-                            for o in 0..<outChannels {
-                                var s: Float = 0
-                                let row = dyi + o * hwOut
-                                for j in 0..<hwOut { s += row[j] }
-                                dB[o] += s
-                            }
-                            var r0 = 0
-                            while r0 < g.outHeight {
-                                let r1 = min(g.outHeight, r0 + band)
-                                let n = (r1 - r0) * g.outWidth
-                                Im2Col.im2col(g, image: xi, rowStart: r0, rowEnd: r1, cols: cols)
-                                // dW[Cout, K] += dY[Cout, n] × cols[K, n]ᵀ
-                                sgemm(transB: true, m: outChannels, n: g.patchSize, k: n, a: dyi + r0 * g.outWidth,
-                                      lda: hwOut, b: cols, ldb: n, beta: 1, c: dW, ldc: g.patchSize)
-                                if let dxs {
-                                    // dcols[K, n] = Wᵀ[K, Cout] × dY[Cout, n], then back onto the image
-                                    sgemm(transA: true, m: g.patchSize, n: n, k: outChannels, a: w, lda: g.patchSize,
-                                          b: dyi + r0 * g.outWidth, ldb: hwOut, beta: 0, c: cols, ldc: n)
-                                    Im2Col.col2im(g, cols: cols, rowStart: r0, rowEnd: r1, image: dxs + img * inChannels * hwIn)
-                                }
-                                r0 = r1
-                            }
-                        }
-                    }
+        backwardOverImages(x, dy, dx: &dx, inputGradient: inputGradient, weightCount: weight.count, sums: sums) { worker, xi, dyi, dxi, dW in
+            let cols = workspace.columns(worker: worker)
+            var r0 = 0
+            while r0 < g.outHeight {
+                let r1 = min(g.outHeight, r0 + band)
+                let n = (r1 - r0) * g.outWidth
+                Im2Col.im2col(g, image: xi, rowStart: r0, rowEnd: r1, cols: cols)
+                // dW[Cout, K] += dY[Cout, n] × cols[K, n]ᵀ
+                sgemm(transB: true, m: outChannels, n: g.patchSize, k: n, a: dyi + r0 * g.outWidth, lda: hwOut,
+                      b: cols, ldb: n, beta: 1, c: dW, ldc: g.patchSize)
+                if let dxi {
+                    // dcols[K, n] = Wᵀ[K, Cout] × dY[Cout, n], then back onto the image
+                    sgemm(transA: true, m: g.patchSize, n: n, k: outChannels, a: w, lda: g.patchSize,
+                          b: dyi + r0 * g.outWidth, ldb: hwOut, beta: 0, c: cols, ldc: n)
+                    Im2Col.col2im(g, cols: cols, rowStart: r0, rowEnd: r1, image: dxi)
                 }
+                r0 = r1
             }
         }
         sums.reduce(into: grads, offset: weight.offset)  // weight then bias: contiguous in the layout
@@ -389,45 +399,27 @@ public struct TransposedConv2D: Sendable {
         precondition(dy.shape == outShape, "tconv dy \(dy.shape) does not match output \(outShape)")
         let g = geometry(outHeight: outShape[2], outWidth: outShape[3])
         var dx = Tensor(zeros: inputGradient ? x.shape : [0])
-        let hwIn = x.h * x.w, hwOut = outShape[2] * outShape[3]
+        let hwIn = x.h * x.w
         let band = workspace.bandRows(patchSize: g.patchSize, outWidth: x.w, outHeight: x.h)
         workspace.prepare(g.patchSize * band * x.w)
         let sums = PrivateGradients(count: weight.count + bias.count)
         let w = params + weight.offset
-        x.data.withUnsafeBufferPointer { xb in
-            dy.data.withUnsafeBufferPointer { dyb in
-                dx.data.withUnsafeMutableBufferPointer { dxb in
-                    let (xs, dys, dxs) = (xb.baseAddress!, dyb.baseAddress!, inputGradient ? dxb.baseAddress : nil)
-                    Parallelism.runStatic(x.n) { worker, img in
-                        let cols = workspace.columns(worker: worker)
-                        let xi = xs + img * inChannels * hwIn
-                        let dyi = dys + img * outChannels * hwOut
-                        do {
-                            let dW = sums.buffer(worker), dB = dW + weight.count
-                            for o in 0..<outChannels {
-                                var s: Float = 0
-                                let row = dyi + o * hwOut
-                                for j in 0..<hwOut { s += row[j] }
-                                dB[o] += s
-                            }
-                            var r0 = 0
-                            while r0 < x.h {
-                                let r1 = min(x.h, r0 + band)
-                                let n = (r1 - r0) * x.w
-                                Im2Col.im2col(g, image: dyi, rowStart: r0, rowEnd: r1, cols: cols)
-                                // dW[Cin, Cout·k·k] += X[Cin, n] × cols[Cout·k·k, n]ᵀ
-                                sgemm(transB: true, m: inChannels, n: g.patchSize, k: n, a: xi + r0 * x.w, lda: hwIn,
-                                      b: cols, ldb: n, beta: 1, c: dW, ldc: g.patchSize)
-                                if let dxs {
-                                    // dX[Cin, n] = W[Cin, Cout·k·k] × cols[Cout·k·k, n]
-                                    sgemm(m: inChannels, n: n, k: g.patchSize, a: w, lda: g.patchSize, b: cols, ldb: n,
-                                          beta: 0, c: dxs + img * inChannels * hwIn + r0 * x.w, ldc: hwIn)
-                                }
-                                r0 = r1
-                            }
-                        }
-                    }
+        backwardOverImages(x, dy, dx: &dx, inputGradient: inputGradient, weightCount: weight.count, sums: sums) { worker, xi, dyi, dxi, dW in
+            let cols = workspace.columns(worker: worker)
+            var r0 = 0
+            while r0 < x.h {
+                let r1 = min(x.h, r0 + band)
+                let n = (r1 - r0) * x.w
+                Im2Col.im2col(g, image: dyi, rowStart: r0, rowEnd: r1, cols: cols)
+                // dW[Cin, Cout·k·k] += X[Cin, n] × cols[Cout·k·k, n]ᵀ
+                sgemm(transB: true, m: inChannels, n: g.patchSize, k: n, a: xi + r0 * x.w, lda: hwIn,
+                      b: cols, ldb: n, beta: 1, c: dW, ldc: g.patchSize)
+                if let dxi {
+                    // dX[Cin, n] = W[Cin, Cout·k·k] × cols[Cout·k·k, n]
+                    sgemm(m: inChannels, n: n, k: g.patchSize, a: w, lda: g.patchSize, b: cols, ldb: n,
+                          beta: 0, c: dxi + r0 * x.w, ldc: hwIn)
                 }
+                r0 = r1
             }
         }
         sums.reduce(into: grads, offset: weight.offset)
