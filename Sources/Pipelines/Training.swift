@@ -190,10 +190,14 @@ public final class Trainer {
         let seriesUIDs = Array(Set(images.map(\.series))).sorted()
         var split = SeededGenerator(seed: config.seed ^ 0x5A11)
         let shuffled = seriesUIDs.shuffled(using: &split)
-        let held = seriesUIDs.count >= 2 ? max(1, Int((Double(seriesUIDs.count) * config.validationFraction).rounded())) : 0
-        let validationSeries = Set(shuffled.prefix(config.validationFraction > 0 ? min(held, seriesUIDs.count - 1) : 0))
+        let heldCount = seriesUIDs.count >= 2 ? max(1, Int((Double(seriesUIDs.count) * config.validationFraction).rounded())) : 0
+        let validationSeries = Set(shuffled.prefix(config.validationFraction > 0 ? min(heldCount, seriesUIDs.count - 1) : 0))
         train = images.filter { !validationSeries.contains($0.series) }
-        validation = Array(images.filter { validationSeries.contains($0.series) }.prefix(config.validationSlices))
+        // Validation slices spread evenly over the held-out pairs (every series and dose level),
+        // not the first few (which would all come from one low-dose folder).
+        let held = images.filter { validationSeries.contains($0.series) }
+        let count = min(config.validationSlices, held.count)
+        validation = (0..<count).map { held[$0 * held.count / max(count, 1)] }
         log("\(train.count) training slice pair(s) from \(seriesUIDs.count - validationSeries.count) series; \(validation.count) validation slice(s) from \(validationSeries.count) series")
     }
 
