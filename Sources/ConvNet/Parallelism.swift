@@ -14,9 +14,20 @@ public enum Parallelism {
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }()
 
-    /// Runs body(worker, index) for index in 0..<count on up to `workers` threads; worker ids
-    /// are 0..<workers and each runs on one thread at a time (use it to pick private buffers).
+    /// Runs body(worker, index) for index in 0..<count on up to `workers` threads, handing out
+    /// indices as workers free up; worker ids are 0..<workers, one thread each at a time (use
+    /// them to pick private buffers).
     public static func run(_ count: Int, _ body: (_ worker: Int, _ index: Int) -> Void) {
+        schedule(count, dynamic: true, body)
+    }
+
+    /// Like `run`, but index i always goes to worker i mod workers, in increasing order: sums a
+    /// worker accumulates are then the same from run to run (bit-identical training and resume).
+    public static func runStatic(_ count: Int, _ body: (_ worker: Int, _ index: Int) -> Void) {
+        schedule(count, dynamic: false, body)
+    }
+
+    private static func schedule(_ count: Int, dynamic: Bool, _ body: (_ worker: Int, _ index: Int) -> Void) {
         guard count > 0 else { return }
         let n = min(workers, count)
         if n == 1 {
@@ -27,31 +38,11 @@ public enum Parallelism {
         withoutActuallyEscaping(body) { body in
             let box = UncheckedSendable(body)
             DispatchQueue.concurrentPerform(iterations: n) { w in
-                while true {
-                    let i = next.increment()
-                    if i >= count { break }
+                var i = dynamic ? next.increment() : w
+                while i < count {
                     box.value(w, i)
+                    i = dynamic ? next.increment() : i + n
                 }
-            }
-        }
-    }
-}
-
-extension Parallelism {
-    /// Like `run`, but index i always goes to worker i mod workers, in increasing order: sums a
-    /// worker accumulates are then the same from run to run (bit-identical training and resume).
-    public static func runStatic(_ count: Int, _ body: (_ worker: Int, _ index: Int) -> Void) {
-        guard count > 0 else { return }
-        let n = min(workers, count)
-        if n == 1 {
-            for i in 0..<count { body(0, i) }
-            return
-        }
-        withoutActuallyEscaping(body) { body in
-            let box = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: n) { w in
-                var i = w
-                while i < count { box.value(w, i); i += n }
             }
         }
     }
