@@ -185,3 +185,32 @@ struct WriterTests {
 extension CTSeries {
     var isMultiFrameOutput: Bool { info.isMultiFrame }
 }
+
+@Suite("Writer: de-identified sources")
+struct DeidentificationTests {
+    @Test("de-identification attributes are carried over unchanged, and no private attribute is copied")
+    func deidentified() throws {
+        let dir = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var spec = NewSeriesSpec(studyInstanceUID: "2.25.51.1", seriesInstanceUID: "2.25.51.2", rows: 16, columns: 16)
+        spec.frameOfReferenceUID = "2.25.51.3"
+        spec.patientName = "ANON^0001"
+        let paths = try NewSeriesWriter.writeClassic(spec, images: [SliceImage(rows: 16, columns: 16, hu: [Float](repeating: 0, count: 256))],
+                                                     directory: dir + "/in")
+        let f = try DICOMFile(path: paths[0])
+        try f.dataset.set(.patientIdentityRemoved, "YES")
+        try f.dataset.set(.deidentificationMethod, "Basic Application Confidentiality Profile")
+        try f.save(to: paths[0], transferSyntax: .explicitLittle)
+        // A vendor's private block, as scanners write them.
+        let (code, _, err) = try run("/usr/bin/dcmodify", ["-nb", "-i", "(0009,0010)=ACME", paths[0]])
+        #expect(code == 0, "\(err)")
+        #expect(try DICOMFile(path: paths[0]).dataset.tags.contains { $0.group == 0x0009 })
+        let result = try SeriesWriter(options: WriterTests.fixed).write(try loadOnly(dir + "/in"), to: dir + "/out")
+        let ds = try DICOMFile(path: result.files[0]).dataset
+        #expect(ds.string(.patientIdentityRemoved) == "YES")
+        #expect(ds.string(.deidentificationMethod) == "Basic Application Confidentiality Profile")
+        #expect(ds.string(.patientName) == "ANON^0001")
+        #expect(!ds.tags.contains { $0.group % 2 == 1 }, "private attributes must not be copied")
+        #expect(try dciodvfyErrors(result.files[0]).isEmpty)
+    }
+}
