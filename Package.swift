@@ -20,6 +20,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // Every DCMTK/OpenJPEG call, behind a plain C header (no C++ types cross into Swift).
@@ -30,6 +31,8 @@ let package = Package(
         ),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        // libpng's simplified write API, for the report's pictures.
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         // DICOM ingest (files → CT series in HU) and the derived-series writer.
         .target(name: "DICOMIO", dependencies: ["CDCMTK"]),
         // Tensors, im2col convolution layers with backward passes, losses, Adam, safetensors.
@@ -40,13 +43,16 @@ let package = Package(
         .target(name: "LowDoseSimulation"),
         // PSNR, SSIM, RMSE (scikit-image's conventions); later ROI noise, NPS, CNR, Dice.
         .target(name: "ImageQuality"),
-        // Stages strung together: phantom studies, dose simulation of DICOM series, (later) training and pipelines.
-        .target(name: "Pipelines", dependencies: ["DICOMIO", "ConvNet", "Denoising", "LowDoseSimulation", "ImageQuality"]),
+        // Dose-comparison reports: pairing, per-slice measures, PNG pictures, SVG charts, HTML/JSON/CSV.
+        .target(name: "Reporting", dependencies: ["DICOMIO", "ImageQuality", "CPNG"]),
+        // Stages strung together: phantom studies, dose simulation, training, declarative YAML pipelines.
+        .target(name: "Pipelines", dependencies: ["DICOMIO", "ConvNet", "Denoising", "LowDoseSimulation", "ImageQuality", "Reporting",
+                                                  .product(name: "Yams", package: "Yams")]),
         // The command line: parsing, progress, exit codes. No logic of its own.
         .executableTarget(
             name: "ldct",
             dependencies: [
-                "DICOMIO", "ConvNet", "Denoising", "LowDoseSimulation", "Pipelines",
+                "DICOMIO", "ConvNet", "Denoising", "LowDoseSimulation", "Pipelines", "Reporting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -58,6 +64,7 @@ let package = Package(
         .testTarget(name: "LowDoseSimulationTests", dependencies: ["LowDoseSimulation"]),
         .testTarget(name: "ImageQualityTests", dependencies: ["ImageQuality", "ConvNet"]),
         .testTarget(name: "PipelinesTests", dependencies: ["Pipelines", "DICOMIO", "LowDoseSimulation"]),
+        .testTarget(name: "ReportingTests", dependencies: ["Reporting", "ImageQuality", "DICOMIO"]),
         .testTarget(name: "LdctCLITests", dependencies: ["ldct", "DICOMIO", "ConvNet", "Denoising"]),
     ],
     swiftLanguageModes: [.v6],

@@ -79,6 +79,15 @@ public final class REDCNN {
 
     public var parameterCount: Int { layout.count }
 
+    /// Zeroes tconv5's weight and bias: the residual branch then outputs 0 and the network is the
+    /// identity on non-negative input (its global shortcut), the start a short training wants.
+    public func zeroLastLayer() {
+        for name in ["tconv5.weight", "tconv5.bias"] {
+            guard let v = layout.view(name) else { continue }
+            for i in v.offset..<(v.offset + v.count) { parameters[i] = 0 }
+        }
+    }
+
     /// Forward pass on normalised input [N, 1, H, W]; returns the output and the saved values.
     /// Shortcut sums and ReLUs run in each layer's epilogue, band by band.
     public func forward(_ x: Tensor) -> REDCNNActivations {

@@ -13,6 +13,8 @@ public struct SeriesRestoreOutcome: Sendable {
     public var clampedPixels: Int
     public var errors: [String]
     public var seconds: Double
+    /// True when a previous run had already finished this series with the same model (nothing written).
+    public var skipped = false
 }
 
 /// Progress of a restore run, for the command line's progress line.
@@ -30,7 +32,67 @@ public struct RestoreSummary: Sendable {
     public var series: [SeriesRestoreOutcome]
     public var rejected: [Rejection]
     public var errors: [DICOMError]
-    public var failed: Bool { !errors.isEmpty || series.contains { !$0.errors.isEmpty || $0.slicesWritten < $0.slicesTotal } }
+    public var failed: Bool {
+        !errors.isEmpty || series.contains { !$0.skipped && (!$0.errors.isEmpty || $0.slicesWritten < $0.slicesTotal) }
+    }
+}
+
+/// OUT/manifest.json: what a restore run has finished, so a re-run skips complete series and
+/// redoes partial ones. Written atomically after every series. Holds UIDs, folders and counts,
+/// never patient data.
+public struct RestoreManifest: Codable, Sendable, Equatable {
+    public struct Entry: Codable, Sendable, Equatable {
+        public var sourceSeriesUID: String
+        public var outputSeriesUID: String
+        /// Folder name under OUT.
+        public var folder: String
+        public var modelFingerprint: String
+        public var slices: Int
+        /// File names (in `folder`) of the restored slices, in slice order.
+        public var files: [String]
+        /// "complete" or "failed" (a failed or interrupted series is redone by the next run).
+        public var state: String
+        public var errors: [String]
+        public var finished: String
+    }
+
+    public var tool = "LowDoseCT ldct restore"
+    public var series: [Entry] = []
+
+    public static let fileName = "manifest.json"
+
+    public init() {}
+
+    public static func load(root: String) -> RestoreManifest {
+        let path = (root as NSString).appendingPathComponent(fileName)
+        guard let data = FileManager.default.contents(atPath: path),
+              let manifest = try? JSONDecoder().decode(RestoreManifest.self, from: data) else { return RestoreManifest() }
+        return manifest
+    }
+
+    public func save(root: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(self)
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try AtomicFile.write(data, to: (root as NSString).appendingPathComponent(RestoreManifest.fileName))
+    }
+
+    /// The entry for a source series, when it is complete with this model and its files exist.
+    public func complete(source: String, fingerprint: String, slices: Int, root: String) -> Entry? {
+        guard let e = series.first(where: { $0.sourceSeriesUID == source }), e.state == "complete",
+              e.modelFingerprint == fingerprint, e.slices == slices, e.files.count == slices else { return nil }
+        let folder = (root as NSString).appendingPathComponent(e.folder)
+        for f in e.files where !FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent(f)) {
+            return nil
+        }
+        return e
+    }
+
+    public mutating func record(_ entry: Entry) {
+        series.removeAll { $0.sourceSeriesUID == entry.sourceSeriesUID }
+        series.append(entry)
+    }
 }
 
 /// Finds the CT series under the inputs and restores each, slice by slice (decode → network →
@@ -66,8 +128,17 @@ public final class StudyRestorer {
         return (root as NSString).appendingPathComponent(name)
     }
 
-    public func run(_ paths: [String], outputRoot: String, progress: (RestoreProgress) -> Void = { _ in }) -> RestoreSummary {
-        let scan = StudyScanner.scan(paths)
+    /// Restores every CT series under `paths` into `outputRoot`. With `resume` (the default), series
+    /// that OUT/manifest.json records as complete with the same model, whose files are all there,
+    /// are skipped; anything else is (re)written. Files under `outputRoot` are never taken as input.
+    public func run(_ paths: [String], outputRoot: String, resume: Bool = true,
+                    progress: (RestoreProgress) -> Void = { _ in }) -> RestoreSummary {
+        var scan = StudyScanner.scan(paths)
+        // An output folder inside an input folder must not be restored again on a re-run.
+        let outPrefix = (URL(fileURLWithPath: outputRoot).standardizedFileURL.path as NSString).appendingPathComponent("")
+        scan.series.removeAll { s in s.slices.allSatisfy { URL(fileURLWithPath: $0.file).standardizedFileURL.path.hasPrefix(outPrefix) } }
+        scan.rejected.removeAll { URL(fileURLWithPath: $0.file).standardizedFileURL.path.hasPrefix(outPrefix) }
+        var manifest = resume ? RestoreManifest.load(root: outputRoot) : RestoreManifest()
         let total = scan.series.reduce(0) { $0 + $1.slices.count }
         var done = 0
         let start = Date()
@@ -78,7 +149,16 @@ public final class StudyRestorer {
                                                description: series.seriesDescription ?? "", outputDirectory: folder,
                                                outputSeriesUID: nil, slicesWritten: 0, slicesTotal: series.slices.count,
                                                clampedPixels: 0, errors: [], seconds: 0)
+            if resume, let entry = manifest.complete(source: series.seriesInstanceUID, fingerprint: fingerprint,
+                                                     slices: series.slices.count, root: outputRoot) {
+                outcome.outputSeriesUID = entry.outputSeriesUID
+                outcome.skipped = true
+                done += series.slices.count
+                outcomes.append(outcome)
+                continue
+            }
             let seriesStart = Date()
+            var files: [String] = []
             do {
                 let session = try SeriesWriter(options: writerOptions).begin(source: series, directory: folder)
                 outcome.outputSeriesUID = session.seriesInstanceUID
@@ -91,7 +171,8 @@ public final class StudyRestorer {
                     do {
                         let images = try PixelDecoder.decode(file: file, slices: Array(series.slices[index..<end]))
                         for (j, image) in images.enumerated() {
-                            try session.write(index: index + j, image: restorer.restore(image))
+                            let path = try session.write(index: index + j, image: restorer.restore(image))
+                            files.append((path as NSString).lastPathComponent)
                             outcome.slicesWritten += 1
                             done += 1
                             progress(RestoreProgress(seriesIndex: k, seriesCount: scan.series.count, sliceIndex: index + j,
@@ -110,6 +191,12 @@ public final class StudyRestorer {
                 outcome.errors.append("\(error)")
             }
             outcome.seconds = Date().timeIntervalSince(seriesStart)
+            let complete = outcome.errors.isEmpty && outcome.slicesWritten == outcome.slicesTotal
+            manifest.record(.init(sourceSeriesUID: series.seriesInstanceUID, outputSeriesUID: outcome.outputSeriesUID ?? "",
+                                  folder: (folder as NSString).lastPathComponent, modelFingerprint: fingerprint,
+                                  slices: series.slices.count, files: files, state: complete ? "complete" : "failed",
+                                  errors: outcome.errors, finished: ISO8601DateFormatter().string(from: Date())))
+            do { try manifest.save(root: outputRoot) } catch { outcome.errors.append("manifest not written: \(error)") }
             outcomes.append(outcome)
         }
         return RestoreSummary(series: outcomes, rejected: scan.rejected, errors: scan.errors)

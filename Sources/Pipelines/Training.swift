@@ -34,12 +34,19 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var columnMiB = 64
     /// Start from these weights (fine-tuning) instead of a fresh initialisation.
     public var initialWeights: String?
+    /// Zero the last layer (tconv5) of a fresh network so it starts as the identity (output =
+    /// input through the global shortcut): every step then starts from "leave the image alone"
+    /// instead of from a random residual, which matters when the budget is a few thousand steps.
+    public var identityStart: Bool?
+    /// Shape of the decay to `learningRateFinal`: "exponential" (default, the paper's) or "cosine".
+    public var decayShape: String?
 
     public init(normal: [String]) { self.normal = normal }
 
     public var schedule: LearningRateSchedule {
-        if let final = learningRateFinal { return .exponential(initial: learningRate, final: final, steps: decaySteps) }
-        return .constant(learningRate)
+        guard let final = learningRateFinal else { return .constant(learningRate) }
+        if decayShape == "cosine" { return .cosine(initial: learningRate, final: final, steps: decaySteps) }
+        return .exponential(initial: learningRate, final: final, steps: decaySteps)
     }
 
     /// Hash of everything but `steps` (extending a run is allowed, changing it is not).
@@ -60,6 +67,10 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         guard steps >= 1, batch >= 1, width >= 1 else { throw bad("steps, batch and width must be positive") }
         guard patch >= 21 else { throw bad("patches must be at least 21×21 (RED-CNN's minimum input)") }
         guard learningRate > 0 else { throw bad("learning rate must be positive") }
+        if let shape = decayShape, !["exponential", "cosine"].contains(shape) {
+            throw bad("decay shape must be exponential or cosine, not \(shape)")
+        }
+        guard !(identityStart == true && initialWeights != nil) else { throw bad("--identity-start and --init-weights exclude each other") }
         guard validationFraction >= 0 && validationFraction < 1 else { throw bad("validation fraction must be in [0, 1)") }
     }
 }
@@ -123,6 +134,8 @@ public final class Trainer {
                 throw TrainingError.invalidConfiguration(reason: "\(path) has width \(start.config.width), the run asks for \(config.width)")
             }
             model.parameters = start.parameters
+        } else if config.identityStart == true {
+            model.zeroLastLayer()
         }
     }
 

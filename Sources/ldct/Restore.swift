@@ -31,6 +31,15 @@ struct Restore: ParsableCommand {
     @Option(help: "OpenBLAS threads (default: all cores).")
     var threads: Int?
 
+    @Flag(help: "Write a dose-comparison report into OUT/report (see `ldct report`).")
+    var report = false
+
+    @Option(parsing: .upToNextOption, help: "Normal-dose series to compare against in the report (implies --report).")
+    var reference: [String] = []
+
+    @Flag(help: "Redo every series, even those OUT/manifest.json records as complete.")
+    var force = false
+
     func validate() throws {
         guard OutputTransferSyntax(rawValue: transferSyntax) != nil else {
             throw ValidationError("unknown transfer syntax '\(transferSyntax)'")
@@ -57,12 +66,15 @@ struct Restore: ParsableCommand {
         let restorer = StudyRestorer(model: loaded, modelLabel: (modelPath as NSString).lastPathComponent, uidRoot: uidRoot,
                                      transferSyntax: OutputTransferSyntax(rawValue: transferSyntax) ?? .explicitLittle)
         let progress = ProgressLine()
-        let summary = restorer.run(inputs, outputRoot: output) { p in
+        let summary = restorer.run(inputs, outputRoot: output, resume: !force) { p in
             progress.update(done: p.slicesDone, total: p.slicesTotal, elapsed: p.elapsed,
                             label: "series \(p.seriesIndex + 1)/\(p.seriesCount), slice \(p.sliceIndex + 1)/\(p.sliceCount)")
         }
         progress.finish()
-        for s in summary.series {
+        for s in summary.series where s.skipped {
+            printError("done before: \"\(s.description)\" \(s.slicesTotal) slices (OUT/manifest.json) → \(s.outputDirectory)")
+        }
+        for s in summary.series where !s.skipped {
             let status = s.errors.isEmpty && s.slicesWritten == s.slicesTotal ? "restored" : "FAILED"
             printError(String(format: "%@: \"%@\" %d/%d slices in %.1f s → %@", status, s.description, s.slicesWritten,
                               s.slicesTotal, s.seconds, s.outputDirectory))
@@ -75,6 +87,15 @@ struct Restore: ParsableCommand {
         printError("ldct restore: \(summary.series.count) series, \(written) slice(s) written, \(summary.rejected.count) skipped, "
             + "\(summary.errors.count + summary.series.reduce(0) { $0 + $1.errors.count }) error(s)")
         if summary.series.isEmpty { throw ExitCodes.nothingFound }
+        if report || !reference.isEmpty {
+            let folder = (output as NSString).appendingPathComponent("report")
+            let restoredFolders = summary.series.map(\.outputDirectory).filter { FileManager.default.fileExists(atPath: $0) }
+            do {
+                try Report.make(low: inputs, restored: restoredFolders, normal: reference, output: folder)
+            } catch {
+                throw ExitCodes.partialFailure
+            }
+        }
         if summary.failed { throw ExitCodes.partialFailure }
     }
 }

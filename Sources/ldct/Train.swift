@@ -38,6 +38,8 @@ struct Train: ParsableCommand {
     @Option(help: "Validate every N steps.") var validationEvery = 100
     @Option(help: "Checkpoint every N steps.") var checkpointEvery = 50
     @Option(help: "Start from these weights (fine-tune a model on your site's data).") var initWeights: String?
+    @Flag(help: "Start from the identity (last layer zeroed) instead of a random residual.") var identityStart = false
+    @Option(help: "Shape of the learning-rate decay: exponential (default) or cosine.") var decayShape: String?
 
     func validate() throws {
         if resume == nil {
@@ -76,6 +78,8 @@ struct Train: ParsableCommand {
                 config.validationEvery = validationEvery
                 config.checkpointEvery = checkpointEvery
                 config.initialWeights = initWeights
+                config.identityStart = identityStart ? true : nil
+                config.decayShape = decayShape
                 trainer = try Trainer(config: config, run: output ?? "run")
                 printError("ldct train: seed \(seed), width \(width), patch \(patch), batch \(batch), lr \(lr) → \(output ?? "run")")
             }

@@ -1,4 +1,3 @@
-import DICOMIO
 import Foundation
 
 /// A low-dose slice and its normal-dose partner.

@@ -1,0 +1,254 @@
+import Foundation
+
+/// Tissue classes by HU thresholds, for masks and for Dice overlap between two images.
+/// Thresholds (stated in every report): air/lung < −400 ≤ fat < −20 ≤ soft tissue < 300 ≤ bone.
+public enum TissueClass: Int, CaseIterable, Codable, Sendable {
+    case airLung = 0, fat, softTissue, bone
+
+    public static let fatFrom: Float = -400
+    public static let softFrom: Float = -20
+    public static let boneFrom: Float = 300
+
+    public static func of(_ hu: Float) -> TissueClass {
+        hu < fatFrom ? .airLung : hu < softFrom ? .fat : hu < boneFrom ? .softTissue : .bone
+    }
+
+    public var name: String {
+        switch self {
+        case .airLung: return "air/lung"
+        case .fat: return "fat"
+        case .softTissue: return "soft tissue"
+        case .bone: return "bone"
+        }
+    }
+
+    public static let thresholdsLabel = "air/lung < −400 HU ≤ fat < −20 HU ≤ soft tissue < 300 HU ≤ bone"
+}
+
+/// A square region of interest (top-left corner, side in pixels).
+public struct ROI: Sendable, Equatable, Codable {
+    public var row: Int
+    public var column: Int
+    public var size: Int
+    public init(row: Int, column: Int, size: Int) {
+        self.row = row
+        self.column = column
+        self.size = size
+    }
+}
+
+/// Radial noise power spectrum: NPS(f) in HU²·mm² at bin centres f in cycles/mm.
+public struct NoisePowerSpectrum: Sendable, Equatable, Codable {
+    public var frequencies: [Double]
+    public var power: [Double]
+    /// Σ f·NPS / Σ NPS over the 2-D spectrum (cycles/mm): lower means coarser ("plastic") noise.
+    public var meanFrequency: Double
+    /// ∫ NPS df over the 2-D spectrum: equals the variance of the (mean-removed) ROIs.
+    public var variance: Double
+
+    public init(frequencies: [Double], power: [Double], meanFrequency: Double, variance: Double) {
+        self.frequencies = frequencies
+        self.power = power
+        self.meanFrequency = meanFrequency
+        self.variance = variance
+    }
+}
+
+/// Region measurements that need no reference image: noise in automatically found uniform
+/// regions, its power spectrum, contrast-to-noise ratio, tissue masks and their Dice overlap.
+public enum Regions {
+    /// Box mean of side `2r+1` (edges use the pixels available).
+    public static func boxMean(_ image: [Float], rows: Int, columns: Int, radius r: Int) -> [Float] {
+        // Integral image in Double.
+        let w = columns + 1
+        var integral = [Double](repeating: 0, count: (rows + 1) * w)
+        for y in 0..<rows {
+            var rowSum = 0.0
+            for x in 0..<columns {
+                rowSum += Double(image[y * columns + x])
+                integral[(y + 1) * w + x + 1] = integral[y * w + x + 1] + rowSum
+            }
+        }
+        var out = [Float](repeating: 0, count: rows * columns)
+        for y in 0..<rows {
+            let y0 = max(0, y - r), y1 = min(rows, y + r + 1)
+            for x in 0..<columns {
+                let x0 = max(0, x - r), x1 = min(columns, x + r + 1)
+                let s = integral[y1 * w + x1] - integral[y0 * w + x1] - integral[y1 * w + x0] + integral[y0 * w + x0]
+                out[y * columns + x] = Float(s / Double((y1 - y0) * (x1 - x0)))
+            }
+        }
+        return out
+    }
+
+    /// Uniform soft-tissue regions: squares of side `size` on a half-overlapping grid whose
+    /// guide-image mean lies in soft tissue (−20…150 HU), with no padding pixel, ranked by the
+    /// standard deviation of the guide smoothed by a 5×5 box (structure, not noise); the `count`
+    /// flattest that do not overlap. The guide is normally the low-dose image, so the same
+    /// regions serve low, restored and normal dose.
+    public static func uniformROIs(guide: [Float], rows: Int, columns: Int, paddingMask: [UInt8] = [],
+                                   size: Int? = nil, count: Int = 6) -> [ROI] {
+        let side = size ?? max(8, min(rows, columns) / 16)
+        guard rows >= side, columns >= side else { return [] }
+        let smooth = boxMean(guide, rows: rows, columns: columns, radius: 2)
+        let stride = max(1, side / 2)
+        var candidates: [(score: Double, roi: ROI)] = []
+        var y = 0
+        while y + side <= rows {
+            var x = 0
+            while x + side <= columns {
+                var sum = 0.0, sum2 = 0.0, raw = 0.0, padded = false
+                for yy in y..<(y + side) {
+                    for xx in x..<(x + side) {
+                        let i = yy * columns + xx
+                        if !paddingMask.isEmpty && paddingMask[i] != 0 { padded = true }
+                        let v = Double(smooth[i])
+                        sum += v
+                        sum2 += v * v
+                        raw += Double(guide[i])
+                    }
+                }
+                let n = Double(side * side)
+                let mean = raw / n
+                if !padded, mean > -20, mean < 150 {
+                    let sd = max(0, sum2 / n - (sum / n) * (sum / n)).squareRoot()
+                    candidates.append((sd, ROI(row: y, column: x, size: side)))
+                }
+                x += stride
+            }
+            y += stride
+        }
+        candidates.sort { $0.score != $1.score ? $0.score < $1.score : ($0.roi.row, $0.roi.column) < ($1.roi.row, $1.roi.column) }
+        var chosen: [ROI] = []
+        for c in candidates where chosen.count < count {
+            let overlaps = chosen.contains { abs($0.row - c.roi.row) < side && abs($0.column - c.roi.column) < side }
+            if !overlaps { chosen.append(c.roi) }
+        }
+        return chosen
+    }
+
+    /// Mean and standard deviation (population) of `image` inside one ROI.
+    public static func stats(_ image: [Float], columns: Int, roi: ROI) -> (mean: Double, sd: Double) {
+        var sum = 0.0, sum2 = 0.0
+        for y in roi.row..<(roi.row + roi.size) {
+            for x in roi.column..<(roi.column + roi.size) {
+                let v = Double(image[y * columns + x])
+                sum += v
+                sum2 += v * v
+            }
+        }
+        let n = Double(roi.size * roi.size)
+        return (sum / n, max(0, sum2 / n - (sum / n) * (sum / n)).squareRoot())
+    }
+
+    /// Noise σ: root of the mean within-ROI variance (each ROI's own mean removed). nil without ROIs.
+    public static func noise(_ image: [Float], columns: Int, rois: [ROI]) -> Double? {
+        guard !rois.isEmpty else { return nil }
+        let v = rois.map { stats(image, columns: columns, roi: $0).sd }.map { $0 * $0 }.reduce(0, +) / Double(rois.count)
+        return v.squareRoot()
+    }
+
+    /// Mean of `image` over the pixels where `mask` is set; nil for an empty mask.
+    public static func mean(_ image: [Float], mask: [Bool]) -> Double? {
+        var s = 0.0, n = 0
+        for i in 0..<image.count where mask[i] {
+            s += Double(image[i])
+            n += 1
+        }
+        return n > 0 ? s / Double(n) : nil
+    }
+
+    /// Tissue-class mask from an image (optionally excluding padding pixels).
+    public static func mask(_ image: [Float], tissue: TissueClass, paddingMask: [UInt8] = []) -> [Bool] {
+        var m = [Bool](repeating: false, count: image.count)
+        for i in 0..<image.count where paddingMask.isEmpty || paddingMask[i] == 0 { m[i] = TissueClass.of(image[i]) == tissue }
+        return m
+    }
+
+    /// Dice overlap 2|A∩B| / (|A|+|B|) of one tissue class in two images; nil when neither has it.
+    public static func dice(_ a: [Float], _ b: [Float], tissue: TissueClass, paddingMask: [UInt8] = []) -> Double? {
+        var inA = 0, inB = 0, both = 0
+        for i in 0..<a.count where paddingMask.isEmpty || paddingMask[i] == 0 {
+            let x = TissueClass.of(a[i]) == tissue, y = TissueClass.of(b[i]) == tissue
+            if x { inA += 1 }
+            if y { inB += 1 }
+            if x && y { both += 1 }
+        }
+        return inA + inB > 0 ? 2 * Double(both) / Double(inA + inB) : nil
+    }
+
+    /// Contrast-to-noise ratio |mean(soft tissue) − mean(fat)| / σ, the tissue masks taken from
+    /// `guide` (so every image is measured on the same pixels) and σ from the uniform ROIs.
+    /// nil when either class has fewer than 200 pixels or there are no ROIs.
+    public static func cnr(_ image: [Float], columns: Int, soft: [Bool], fat: [Bool], rois: [ROI]) -> Double? {
+        guard soft.lazy.filter({ $0 }).count >= 200, fat.lazy.filter({ $0 }).count >= 200,
+              let s = mean(image, mask: soft), let f = mean(image, mask: fat),
+              let sigma = noise(image, columns: columns, rois: rois), sigma > 0 else { return nil }
+        return abs(s - f) / sigma
+    }
+
+    /// Radial noise power spectrum from the ROIs (each mean-removed): NPS(u,v) = Δx·Δy/(N²)·|DFT|²
+    /// averaged over ROIs, then averaged in rings of width 1/(N·Δ). `spacing` in mm.
+    public static func nps(_ image: [Float], columns: Int, rois: [ROI], spacing: Double) -> NoisePowerSpectrum? {
+        guard let n = rois.first?.size, n >= 4, rois.allSatisfy({ $0.size == n }), spacing > 0 else { return nil }
+        var power = [Double](repeating: 0, count: n * n)
+        // DFT twiddles for size n.
+        let cosT = (0..<n).map { cos(2 * Double.pi * Double($0) / Double(n)) }
+        let sinT = (0..<n).map { sin(2 * Double.pi * Double($0) / Double(n)) }
+        for roi in rois {
+            let m = stats(image, columns: columns, roi: roi).mean
+            var re = [Double](repeating: 0, count: n * n), im = [Double](repeating: 0, count: n * n)
+            for y in 0..<n { for x in 0..<n { re[y * n + x] = Double(image[(roi.row + y) * columns + roi.column + x]) - m } }
+            // Rows, then columns (separable DFT, O(n³)).
+            var tr = [Double](repeating: 0, count: n * n), ti = [Double](repeating: 0, count: n * n)
+            for y in 0..<n {
+                for u in 0..<n {
+                    var sr = 0.0, si = 0.0
+                    for x in 0..<n {
+                        let k = (u * x) % n
+                        let a = re[y * n + x], b = im[y * n + x]
+                        sr += a * cosT[k] + b * sinT[k]
+                        si += b * cosT[k] - a * sinT[k]
+                    }
+                    tr[y * n + u] = sr
+                    ti[y * n + u] = si
+                }
+            }
+            for u in 0..<n {
+                for v in 0..<n {
+                    var sr = 0.0, si = 0.0
+                    for y in 0..<n {
+                        let k = (v * y) % n
+                        let a = tr[y * n + u], b = ti[y * n + u]
+                        sr += a * cosT[k] + b * sinT[k]
+                        si += b * cosT[k] - a * sinT[k]
+                    }
+                    power[v * n + u] += sr * sr + si * si
+                }
+            }
+        }
+        let norm = spacing * spacing / Double(n * n) / Double(rois.count)
+        let df = 1 / (Double(n) * spacing)
+        let bins = n / 2 + 1
+        var ring = [Double](repeating: 0, count: bins), counts = [Int](repeating: 0, count: bins)
+        var fSum = 0.0, pSum = 0.0
+        for v in 0..<n {
+            for u in 0..<n {
+                let fu = Double(u <= n / 2 ? u : u - n), fv = Double(v <= n / 2 ? v : v - n)
+                let r = (fu * fu + fv * fv).squareRoot()
+                let p = power[v * n + u] * norm
+                fSum += r * df * p
+                pSum += p
+                let b = Int(r.rounded())
+                if b < bins {
+                    ring[b] += p
+                    counts[b] += 1
+                }
+            }
+        }
+        let freqs = (0..<bins).map { Double($0) * df }
+        let curve = (0..<bins).map { counts[$0] > 0 ? ring[$0] / Double(counts[$0]) : 0 }
+        return NoisePowerSpectrum(frequencies: freqs, power: curve, meanFrequency: pSum > 0 ? fSum / pSum : 0,
+                                  variance: pSum * df * df)
+    }
+}

@@ -1,0 +1,146 @@
+import DICOMIO
+import Foundation
+import ImageQuality
+
+/// The conventions every number of a report is computed in, written next to the numbers.
+public struct ReportConventions: Codable, Sendable, Equatable {
+    public var psnr = "PSNR = 10·log10(400² / MSE) on HU clipped to [−160, 240] (data range 400); equals scikit-image peak_signal_noise_ratio(data_range=400) on the clipped images"
+    public var ssim = "SSIM on HU clipped to [−160, 240], data range 400, 11×11 Gaussian window σ 1.5, K1 0.01, K2 0.03, population covariance; equals scikit-image structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=400)"
+    public var rmse = "RMSE in HU over every pixel (no clipping)"
+    public var clipLow = -160.0
+    public var clipHigh = 240.0
+    public var dataRange = 400.0
+    public var noise = "σ: root-mean-square of the standard deviations inside up to 6 automatically found uniform soft-tissue squares (side rows/16, mean −20…150 HU, flattest after a 5×5 box smoothing of the low-dose image); the same squares for low, restored and normal dose"
+    public var huBias = "mean HU difference over soft-tissue pixels (−20…300 HU in the low-dose image smoothed by a 5×5 box, padding excluded)"
+    public var cnr = "|mean(soft tissue) − mean(fat)| / σ, tissue masks from the smoothed low-dose image"
+    public var nps = "radial noise power spectrum of the uniform squares (means removed), HU²·mm², rings of width 1/(side·spacing); mean frequency = Σ f·NPS / Σ NPS over the 2-D spectrum"
+    public var dice = "Dice 2|A∩B|/(|A|+|B|) of tissue classes (" + TissueClass.thresholdsLabel + ") between restored (or low) and normal dose, padding excluded"
+    public var equivalentDose = "equivalent dose of the restored image = dose of the low-dose scan × (σ low / σ restored)²: assumes quantum noise ∝ 1/√dose with the same kernel, slice thickness and patient; a denoiser changes noise texture too, so this is an indication, not a dose"
+
+    public init() {}
+}
+
+/// Per-slice numbers. Values against normal dose are absent when no normal-dose partner exists.
+public struct SliceReport: Codable, Sendable, Equatable {
+    public var seriesIndex: Int
+    public var lowSOPInstanceUID: String
+    public var restoredSOPInstanceUID: String
+    public var normalSOPInstanceUID: String?
+    /// Position along the slice normal (mm), when the header has one.
+    public var position: Double?
+    public var psnrLow: Double?
+    public var psnrRestored: Double?
+    public var ssimLow: Double?
+    public var ssimRestored: Double?
+    public var rmseLow: Double?
+    public var rmseRestored: Double?
+    public var noiseLow: Double?
+    public var noiseRestored: Double?
+    public var noiseNormal: Double?
+    /// Mean (restored − low) over soft tissue, HU.
+    public var huShiftRestoredVsLow: Double?
+    /// Mean (low − normal) and (restored − normal) over soft tissue, HU.
+    public var huBiasLow: Double?
+    public var huBiasRestored: Double?
+    public var cnrLow: Double?
+    public var cnrRestored: Double?
+    public var cnrNormal: Double?
+    /// Dice against normal dose per tissue class (keys: TissueClass names).
+    public var diceLow: [String: Double]?
+    public var diceRestored: [String: Double]?
+    /// Uniform squares used for noise and NPS on this slice.
+    public var uniformRegions: Int
+}
+
+/// Dose and technique of one series, as its headers state them.
+public struct SeriesDose: Codable, Sendable, Equatable {
+    public var kvp: Double?
+    public var tubeCurrentMA: Double?
+    public var exposureMAs: Double?
+    public var ctdiVolMGy: Double?
+    public var dlpMGyCm: Double?
+
+    public init(_ d: DoseInfo) {
+        kvp = d.kvp
+        tubeCurrentMA = d.tubeCurrentMA
+        exposureMAs = d.exposureMAs
+        ctdiVolMGy = d.ctdiVolMGy
+        dlpMGyCm = d.dlpMGyCm
+    }
+}
+
+public struct SpectrumSet: Codable, Sendable, Equatable {
+    public var low: NoisePowerSpectrum?
+    public var restored: NoisePowerSpectrum?
+    public var normal: NoisePowerSpectrum?
+}
+
+/// Per-series summary: means over slices (σ as root-mean-square), doses, spectra.
+public struct SeriesReport: Codable, Sendable, Equatable {
+    public var lowSeriesUID: String
+    public var restoredSeriesUID: String?
+    public var normalSeriesUID: String?
+    public var description: String
+    public var convolutionKernel: String?
+    public var sliceThickness: Double?
+    public var pixelSpacing: [Double]?
+    public var rows: Int
+    public var columns: Int
+    public var slices: Int
+    public var slicesWithNormal: Int
+    public var doseLow: SeriesDose
+    public var doseNormal: SeriesDose?
+    /// CTDIvol ratio low / normal (else mAs ratio), when both are known.
+    public var doseRatio: Double?
+    /// CTDIvol the restored image's noise corresponds to (see conventions.equivalentDose).
+    public var equivalentCTDIvolMGy: Double?
+    /// (σ low / σ restored)²: how many times the dose the restored noise corresponds to.
+    public var equivalentDoseFactor: Double?
+    public var psnrLow: Double?
+    public var psnrRestored: Double?
+    public var ssimLow: Double?
+    public var ssimRestored: Double?
+    public var rmseLow: Double?
+    public var rmseRestored: Double?
+    public var noiseLow: Double?
+    public var noiseRestored: Double?
+    public var noiseNormal: Double?
+    public var huShiftRestoredVsLow: Double?
+    public var huBiasLow: Double?
+    public var huBiasRestored: Double?
+    public var cnrLow: Double?
+    public var cnrRestored: Double?
+    public var cnrNormal: Double?
+    public var diceLow: [String: Double]?
+    public var diceRestored: [String: Double]?
+    public var nps: SpectrumSet
+}
+
+/// One figure of the report: a representative slice in one window.
+public struct ReportPicture: Sendable {
+    public var seriesIndex: Int
+    public var sliceIndex: Int
+    public var window: DisplayWindow
+    /// Captions of the panels, left to right.
+    public var captions: [String]
+    public var png: Data
+}
+
+/// The whole report (report.json is this, minus pictures).
+public struct DoseReport: Codable, Sendable {
+    public var schema = "https://lowdosect.invalid/schema/report/1"
+    public var schemaVersion = 1
+    public var generated: String
+    public var tool = "LowDoseCT ldct report"
+    public var conventions = ReportConventions()
+    public var series: [SeriesReport]
+    public var slices: [SliceReport]
+    /// Low-dose slices without a restored partner, and restored / normal files that matched nothing.
+    public var unpaired: [Rejection]
+    /// Files under the inputs that were not CT or could not be read.
+    public var skipped: [Rejection]
+
+    enum CodingKeys: String, CodingKey {
+        case schema, schemaVersion, generated, tool, conventions, series, slices, unpaired, skipped
+    }
+}
