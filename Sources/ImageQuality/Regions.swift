@@ -81,48 +81,61 @@ public enum Regions {
         return out
     }
 
-    /// Uniform soft-tissue regions: squares of side `size` on a half-overlapping grid whose
-    /// guide-image mean lies in soft tissue (−20…150 HU), with no padding pixel, ranked by the
-    /// standard deviation of the guide smoothed by a 5×5 box (structure, not noise); the `count`
-    /// flattest that do not overlap. The guide is normally the low-dose image, so the same
-    /// regions serve low, restored and normal dose.
+    /// Uniform soft-tissue regions: squares of side `size` on a half-overlapping grid whose mean
+    /// lies in soft tissue (−20…150 HU), with no padding pixel, scored by the spread of the means of
+    /// their 4×4 sub-blocks (structure, not noise); of those scoring at most twice the lower
+    /// quartile, `count` non-overlapping ones spread over the image. The guide is the low-dose image, so the same regions
+    /// serve low, restored and normal dose.
     public static func uniformROIs(guide: [Float], rows: Int, columns: Int, paddingMask: [UInt8] = [],
                                    size: Int? = nil, count: Int = 6) -> [ROI] {
-        let side = size ?? max(8, min(rows, columns) / 16)
-        guard rows >= side, columns >= side else { return [] }
-        let smooth = boxMean(guide, rows: rows, columns: columns, radius: 2)
+        var side = size ?? max(8, min(rows, columns) / 16)
+        side -= side % 4
+        guard side >= 4, rows >= side, columns >= side else { return [] }
+        let sub = side / 4
         let stride = max(1, side / 2)
         var candidates: [(score: Double, roi: ROI)] = []
         var y = 0
         while y + side <= rows {
             var x = 0
             while x + side <= columns {
-                var sum = 0.0, sum2 = 0.0, raw = 0.0, padded = false
+                var padded = false
+                var means = [Double](repeating: 0, count: 16)
                 for yy in y..<(y + side) {
                     for xx in x..<(x + side) {
                         let i = yy * columns + xx
                         if !paddingMask.isEmpty && paddingMask[i] != 0 { padded = true }
-                        let v = Double(smooth[i])
-                        sum += v
-                        sum2 += v * v
-                        raw += Double(guide[i])
+                        means[((yy - y) / sub) * 4 + (xx - x) / sub] += Double(guide[i])
                     }
                 }
-                let n = Double(side * side)
-                let mean = raw / n
+                means = means.map { $0 / Double(sub * sub) }
+                let mean = means.reduce(0, +) / 16
                 if !padded, mean > -20, mean < 150 {
-                    let sd = max(0, sum2 / n - (sum / n) * (sum / n)).squareRoot()
+                    let sd = (means.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 16).squareRoot()
                     candidates.append((sd, ROI(row: y, column: x, size: side)))
                 }
                 x += stride
             }
             y += stride
         }
-        candidates.sort { $0.score != $1.score ? $0.score < $1.score : ($0.roi.row, $0.roi.column) < ($1.roi.row, $1.roi.column) }
+        guard !candidates.isEmpty else { return [] }
+        // Accept every square whose structure score is at most twice the lower quartile (flat
+        // squares differ only by noise there), then take them spread over the image in raster
+        // order, not the very flattest: picking the minimum would favour squares whose noise
+        // happens to be low and bias σ downwards.
+        let scores = candidates.map(\.score).sorted()
+        let limit = 2 * scores[scores.count / 4] + 1e-9
+        let accepted = candidates.filter { $0.score <= limit }.map(\.roi)
+        let step = max(1, accepted.count / max(count, 1))
         var chosen: [ROI] = []
-        for c in candidates where chosen.count < count {
-            let overlaps = chosen.contains { abs($0.row - c.roi.row) < side && abs($0.column - c.roi.column) < side }
-            if !overlaps { chosen.append(c.roi) }
+        var start = 0
+        while chosen.count < count && start < step {
+            var i = start
+            while i < accepted.count && chosen.count < count {
+                let c = accepted[i]
+                if !chosen.contains(where: { abs($0.row - c.row) < side && abs($0.column - c.column) < side }) { chosen.append(c) }
+                i += step
+            }
+            start += 1
         }
         return chosen
     }
@@ -156,6 +169,20 @@ public enum Regions {
             n += 1
         }
         return n > 0 ? s / Double(n) : nil
+    }
+
+    /// Tissue-class mask eroded by `radius`: a pixel belongs when every pixel of its
+    /// (2·radius+1)² neighbourhood is of the class, so boundaries between classes (the partial
+    /// volume of skin against air, which reads as fat) stay out.
+    public static func erodedMask(_ image: [Float], rows: Int, columns: Int, tissue: TissueClass, radius: Int = 2,
+                                  paddingMask: [UInt8] = []) -> [Bool] {
+        let m = mask(image, tissue: tissue, paddingMask: paddingMask)
+        let count = boxMean(m.map { $0 ? 1 : 0 }, rows: rows, columns: columns, radius: radius)
+        var out = [Bool](repeating: false, count: m.count)
+        for y in radius..<max(radius, rows - radius) {
+            for x in radius..<max(radius, columns - radius) where count[y * columns + x] > 0.9999 { out[y * columns + x] = true }
+        }
+        return out
     }
 
     /// Tissue-class mask from an image (optionally excluding padding pixels).

@@ -10,9 +10,9 @@ public struct ReportConventions: Codable, Sendable, Equatable {
     public var clipLow = -160.0
     public var clipHigh = 240.0
     public var dataRange = 400.0
-    public var noise = "σ: root-mean-square of the standard deviations inside up to 6 automatically found uniform soft-tissue squares (side rows/16, mean −20…150 HU, flattest after a 5×5 box smoothing of the low-dose image); the same squares for low, restored and normal dose"
-    public var huBias = "mean HU difference over soft-tissue pixels (−20…300 HU in the low-dose image smoothed by a 5×5 box, padding excluded)"
-    public var cnr = "|mean(soft tissue) − mean(fat)| / σ, tissue masks from the smoothed low-dose image"
+    public var noise = "σ: root-mean-square of the standard deviations inside up to 6 automatically found uniform soft-tissue squares (side rows/16, mean −20…150 HU in the low-dose image, flat by the spread of their 4×4 sub-block means — at most twice the lower quartile — and spread over the image rather than the very flattest, which would favour squares whose noise happens to be low); the same squares for low, restored and normal dose"
+    public var huBias = "mean HU difference over soft-tissue pixels (−20…300 HU in the low-dose image smoothed by a 5×5 box, eroded by 2 pixels so class boundaries stay out; padding excluded)"
+    public var cnr = "|mean(soft tissue) − mean(fat)| / σ, tissue masks from the smoothed low-dose image, eroded by 2 pixels (skin against air would otherwise read as fat)"
     public var nps = "radial noise power spectrum of the uniform squares (means removed), HU²·mm², rings of width 1/(side·spacing); mean frequency = Σ f·NPS / Σ NPS over the 2-D spectrum"
     public var dice = "Dice 2|A∩B|/(|A|+|B|) of tissue classes (" + TissueClass.thresholdsLabel + ") between restored (or low) and normal dose, padding excluded"
     public var equivalentDose = "equivalent dose of the restored image = dose of the low-dose scan × (σ low / σ restored)²: assumes quantum noise ∝ 1/√dose with the same kernel, slice thickness and patient; a denoiser changes noise texture too, so this is an indication, not a dose"

@@ -258,8 +258,8 @@ enum SliceMeasure {
         let rows = low.rows, columns = low.columns
         let guide = Regions.boxMean(low.hu, rows: rows, columns: columns, radius: 2)
         let rois = Regions.uniformROIs(guide: low.hu, rows: rows, columns: columns, paddingMask: low.paddingMask)
-        let soft = Regions.mask(guide, tissue: .softTissue, paddingMask: low.paddingMask)
-        let fat = Regions.mask(guide, tissue: .fat, paddingMask: low.paddingMask)
+        let soft = Regions.erodedMask(guide, rows: rows, columns: columns, tissue: .softTissue, paddingMask: low.paddingMask)
+        let fat = Regions.erodedMask(guide, rows: rows, columns: columns, tissue: .fat, paddingMask: low.paddingMask)
         func shift(_ a: [Float], _ b: [Float]) -> Double? { Regions.mean(zip(a, b).map { $0 - $1 }, mask: soft) }
         var r = SliceReport(seriesIndex: 0, lowSOPInstanceUID: "", restoredSOPInstanceUID: "", uniformRegions: rois.count)
         r.noiseLow = Regions.noise(low.hu, columns: columns, rois: rois)
