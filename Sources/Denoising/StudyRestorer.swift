@@ -15,6 +15,8 @@ public struct SeriesRestoreOutcome: Sendable {
     public var seconds: Double
     /// True when a previous run had already finished this series with the same model (nothing written).
     public var skipped = false
+    /// Of `seconds`, the time spent in the network (the rest is scan, decode, encode, write).
+    public var networkSeconds = 0.0
 }
 
 /// Progress of a restore run, for the command line's progress line.
@@ -171,7 +173,10 @@ public final class StudyRestorer {
                     do {
                         let images = try PixelDecoder.decode(file: file, slices: Array(series.slices[index..<end]))
                         for (j, image) in images.enumerated() {
-                            let path = try session.write(index: index + j, image: restorer.restore(image))
+                            let t0 = DispatchTime.now().uptimeNanoseconds
+                            let restored = restorer.restore(image)
+                            outcome.networkSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                            let path = try session.write(index: index + j, image: restored)
                             files.append((path as NSString).lastPathComponent)
                             outcome.slicesWritten += 1
                             done += 1

@@ -3,11 +3,12 @@ import ConvNet
 import DICOMIO
 import Denoising
 import Foundation
+import Reporting
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed and memory on this machine (medians; see docs/benchmarks.md).",
-        subcommands: [BenchIngest.self, BenchRestore.self, BenchTrain.self, BenchSgemm.self])
+        subcommands: [BenchIngest.self, BenchRestore.self, BenchStudy.self, BenchTrain.self, BenchSgemm.self])
 }
 
 /// Median of timed repetitions after one warm-up.
@@ -171,5 +172,39 @@ enum MachineInfo {
         else { return 0 }
         let kb = Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
         return kb / 1024
+    }
+}
+
+/// Whole-study overhead: scan, decode, encode, write and the report, as a share of network time.
+struct BenchStudy: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "study",
+        abstract: "Restore a study and report on it; print the time outside the network as a share of network time.")
+
+    @Argument(help: "Low-dose study folder.") var study: String
+    @Option(help: "Normal-dose folder for the report.") var normal: String?
+    @Option(help: "Model (default: the bundled one).") var model: String?
+    @Option(help: "Scratch folder for the outputs (removed afterwards).") var scratch = NSTemporaryDirectory() + "ldct-bench-study"
+
+    func run() throws {
+        DICOMFile.tuneAllocator()
+        guard let path = model ?? DefaultModel.locate() else { throw ValidationError("no model (give --model)") }
+        let restorer = StudyRestorer(model: try ModelFile.load(path).model, modelLabel: "bench")
+        try? FileManager.default.removeItem(atPath: scratch)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let summary = restorer.run([study], outputRoot: scratch + "/restored", resume: false)
+        let t1 = DispatchTime.now().uptimeNanoseconds
+        let (report, pictures) = try ReportBuilder(low: [study], restored: [scratch + "/restored"], normal: normal.map { [$0] } ?? []).build()
+        _ = try ReportWriter.write(report, pictures: pictures, to: scratch + "/report")
+        let t2 = DispatchTime.now().uptimeNanoseconds
+        let restoreSeconds = Double(t1 - t0) / 1e9, reportSeconds = Double(t2 - t1) / 1e9
+        let network = summary.series.reduce(0) { $0 + $1.networkSeconds }
+        let slices = summary.series.reduce(0) { $0 + $1.slicesWritten }
+        let io = restoreSeconds - network
+        print(MachineInfo.describe())
+        print(String(format: "study: %d slice(s); restore %.2f s of which network %.2f s (%.2f s/slice)", slices, restoreSeconds, network, network / Double(max(slices, 1))))
+        print(String(format: "outside the network: scan+decode+encode+write %.2f s (%.1f %%), report %.2f s (%.1f %%), total %.1f %% of network time",
+                     io, 100 * io / network, reportSeconds, 100 * reportSeconds / network, 100 * (io + reportSeconds) / network))
     }
 }
