@@ -5,7 +5,7 @@ import PackageDescription
 /// DCMTK and OpenJPEG live in Debian's standard paths; `pkg-config dcmtk` is broken on bookworm,
 /// so the libraries are named explicitly (see docs/architecture.md, "System libraries").
 let dcmtkLibraries: [LinkerSetting] = [
-    "dcmjpls", "dcmtkcharls", "dcmjpeg", "ijg8", "ijg12", "ijg16",
+    "dcmnet", "dcmjpls", "dcmtkcharls", "dcmjpeg", "ijg8", "ijg12", "ijg16",
     "dcmdata", "oflog", "ofstd", "openjp2", "z",
 ].map { .linkedLibrary($0) }
 
@@ -45,6 +45,8 @@ let package = Package(
         .target(name: "ImageQuality"),
         // Dose-comparison reports: pairing, per-slice measures, PNG pictures, SVG charts, HTML/JSON/CSV.
         .target(name: "Reporting", dependencies: ["DICOMIO", "ImageQuality", "CPNG"]),
+        // The DICOM node: C-STORE SCP into a durable spool, restore, C-STORE SCU with retries.
+        .target(name: "DICOMNode", dependencies: ["CDCMTK", "DICOMIO", "Denoising", .product(name: "Yams", package: "Yams")]),
         // Stages strung together: phantom studies, dose simulation, training, declarative YAML pipelines.
         .target(name: "Pipelines", dependencies: ["DICOMIO", "ConvNet", "Denoising", "LowDoseSimulation", "ImageQuality", "Reporting",
                                                   .product(name: "Yams", package: "Yams")]),
@@ -52,7 +54,7 @@ let package = Package(
         .executableTarget(
             name: "ldct",
             dependencies: [
-                "DICOMIO", "ConvNet", "Denoising", "LowDoseSimulation", "Pipelines", "Reporting",
+                "DICOMIO", "ConvNet", "Denoising", "LowDoseSimulation", "Pipelines", "Reporting", "DICOMNode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
