@@ -66,6 +66,7 @@ let package = Package(
         .testTarget(name: "LowDoseSimulationTests", dependencies: ["LowDoseSimulation"]),
         .testTarget(name: "ImageQualityTests", dependencies: ["ImageQuality", "ConvNet"]),
         .testTarget(name: "PipelinesTests", dependencies: ["Pipelines", "DICOMIO", "LowDoseSimulation"]),
+        .testTarget(name: "DICOMNodeTests", dependencies: ["DICOMNode", "DICOMIO"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "ImageQuality", "DICOMIO"]),
         .testTarget(name: "LdctCLITests", dependencies: ["ldct", "DICOMIO", "ConvNet", "Denoising"]),
     ],

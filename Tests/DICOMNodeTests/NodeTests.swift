@@ -1,0 +1,84 @@
+import DICOMIO
+import DICOMNode
+import Foundation
+import Testing
+
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+let smallModel = root + "/scripts/reference/redcnn_state_dict.safetensors"
+
+func temporary() -> String {
+    let path = NSTemporaryDirectory() + "ldct-node-\(UUID().uuidString)"
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+@Suite("DICOM node: configuration, spool, worker")
+struct NodeTests {
+    @Test("destinations parse as AE@HOST:PORT; bad ones are typed errors")
+    func destinations() throws {
+        let d = try Destination(parsing: "PACS@pacs.local:104")
+        #expect(d.ae == "PACS" && d.host == "pacs.local" && d.port == 104)
+        for bad in ["PACS", "PACS@host", "@host:104", "PACS@:104", "PACS@host:0", "PACS@host:99999", "AVERYLONGAETITLE17@h:1"] {
+            #expect(throws: NodeError.self) { try Destination(parsing: bad) }
+        }
+    }
+
+    @Test("YAML configuration with a node: section; validation")
+    func yaml() throws {
+        let dir = temporary()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "node:\n  ae: NODE1\n  port: 4000\n  forward: [A@h:1, B@h:2]\n  allow: [X]\n  series_timeout: 5\n  non_ct: ignore\n"
+            .write(toFile: dir + "/n.yaml", atomically: true, encoding: .utf8)
+        let c = try NodeConfig.load(yaml: dir + "/n.yaml")
+        #expect(c.ae == "NODE1" && c.port == 4000 && c.forward.count == 2 && c.allow == ["X"] && c.seriesTimeout == 5 && c.nonCT == "ignore")
+        try c.validate()
+        var bad = c
+        bad.nonCT = "maybe"
+        #expect(throws: NodeError.self) { try bad.validate() }
+        bad = c
+        bad.forward = []
+        #expect(throws: NodeError.self) { try bad.validate() }
+        try "node:\n  forward: [nonsense]\n".write(toFile: dir + "/bad.yaml", atomically: true, encoding: .utf8)
+        #expect(throws: NodeError.self) { try NodeConfig.load(yaml: dir + "/bad.yaml") }
+    }
+
+    @Test("worker: waits for the series timeout, restores, retries a refused destination with doubling backoff")
+    func worker() throws {
+        let dir = temporary()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = NodeConfig()
+        config.spool = dir + "/spool"
+        config.model = smallModel
+        config.forward = [Destination(ae: "NOBODY", host: "127.0.0.1", port: 9)]   // discard port: nothing listens
+        config.seriesTimeout = 60
+        config.retryBase = 10
+        config.retryMax = 25
+        let node = try Node(config: config)
+        // "Receive" a series the way the SCP does: files under incoming/<series>/.
+        let source = root + "/Tests/Fixtures/dicom/valid/u12"
+        let series = try #require(StudyScanner.scan([source]).series.first)
+        let folder = config.spool + "/incoming/" + series.seriesInstanceUID
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for s in series.slices { try FileManager.default.copyItem(atPath: s.file, toPath: folder + "/" + s.sopInstanceUID + ".dcm") }
+        let t0 = Date()
+        node.tick(now: t0)
+        var record = try #require(node.spool.record(series.seriesInstanceUID))
+        #expect(record.state == .receiving && record.received == series.slices.count, "not complete before the timeout")
+        node.tick(now: t0.addingTimeInterval(61))
+        record = try #require(node.spool.record(series.seriesInstanceUID))
+        let delivery = try #require(record.deliveries.values.first)
+        #expect(record.restoredFiles.count == series.slices.count)
+        #expect(delivery.attempts == 1 && !delivery.done && delivery.lastError != nil)
+        let first = try #require(delivery.nextAttempt)
+        #expect(abs(first.timeIntervalSince(t0.addingTimeInterval(61)) - 10) < 1, "first retry after retry_base (state times are stored to the second)")
+        // Not due yet: nothing happens.
+        node.tick(now: t0.addingTimeInterval(65))
+        #expect(node.spool.record(series.seriesInstanceUID)?.deliveries.values.first?.attempts == 1)
+        node.tick(now: first.addingTimeInterval(1))
+        let second = try #require(node.spool.record(series.seriesInstanceUID)?.deliveries.values.first)
+        #expect(second.attempts == 2)
+        #expect(abs(try #require(second.nextAttempt).timeIntervalSince(first.addingTimeInterval(1)) - 20) < 1, "doubled")
+        let status = try Node.status(spool: config.spool)
+        #expect(status.contains("restored") && status.contains("2 failed"))
+    }
+}
