@@ -156,8 +156,12 @@ public final class Node: @unchecked Sendable {
             record.state = .restored
             record.error = nil
             for d in config.forward where record.deliveries[d.key] == nil { record.deliveries[d.key] = Delivery() }
-            NodeLog.line(String(format: "series %@: restored %d instance(s) in %.1f s (\"%@\")", short(series), files.count,
-                                outcome.seconds, outcome.description))
+            var patient = ""
+            if config.showPatient, let info = StudyScanner.scan([spool.incoming + "/" + series]).series.first {
+                patient = ", patient \(info.patientName ?? "?") (\(info.patientID ?? "?"))"
+            }
+            NodeLog.line(String(format: "series %@: restored %d instance(s) in %.1f s (\"%@\"%@)", short(series), files.count,
+                                outcome.seconds, outcome.description, patient))
         } else {
             let why = (outcome?.errors.first) ?? summary.errors.first.map { "\($0)" } ?? "no CT series in the received files"
             record.state = .failed
