@@ -226,33 +226,27 @@ public enum Regions {
             let m = stats(image, columns: columns, roi: roi).mean
             var re = [Double](repeating: 0, count: n * n), im = [Double](repeating: 0, count: n * n)
             for y in 0..<n { for x in 0..<n { re[y * n + x] = Double(image[(roi.row + y) * columns + roi.column + x]) - m } }
-            // Rows, then columns (separable DFT, O(n³)).
-            var tr = [Double](repeating: 0, count: n * n), ti = [Double](repeating: 0, count: n * n)
-            for y in 0..<n {
+            // Rows, then columns (separable DFT, O(n³)): a 1-D DFT along each line, in place.
+            func transform(start: Int, step: Int) {
+                var outRe = [Double](repeating: 0, count: n), outIm = [Double](repeating: 0, count: n)
                 for u in 0..<n {
                     var sr = 0.0, si = 0.0
                     for x in 0..<n {
-                        let k = (u * x) % n
-                        let a = re[y * n + x], b = im[y * n + x]
+                        let k = (u * x) % n, a = re[start + x * step], b = im[start + x * step]
                         sr += a * cosT[k] + b * sinT[k]
                         si += b * cosT[k] - a * sinT[k]
                     }
-                    tr[y * n + u] = sr
-                    ti[y * n + u] = si
+                    outRe[u] = sr
+                    outIm[u] = si
+                }
+                for u in 0..<n {
+                    re[start + u * step] = outRe[u]
+                    im[start + u * step] = outIm[u]
                 }
             }
-            for u in 0..<n {
-                for v in 0..<n {
-                    var sr = 0.0, si = 0.0
-                    for y in 0..<n {
-                        let k = (v * y) % n
-                        let a = tr[y * n + u], b = ti[y * n + u]
-                        sr += a * cosT[k] + b * sinT[k]
-                        si += b * cosT[k] - a * sinT[k]
-                    }
-                    power[v * n + u] += sr * sr + si * si
-                }
-            }
+            for y in 0..<n { transform(start: y * n, step: 1) }
+            for x in 0..<n { transform(start: x, step: n) }
+            for i in 0..<(n * n) { power[i] += re[i] * re[i] + im[i] * im[i] }
         }
         let norm = spacing * spacing / Double(n * n) / Double(rois.count)
         let df = 1 / (Double(n) * spacing)
