@@ -74,8 +74,8 @@ public enum ReportWriter {
         table{border-collapse:collapse;background:#fff;margin:8px 0;font-variant-numeric:tabular-nums}
         th,td{padding:5px 10px;border-bottom:1px solid #e3e6e8;text-align:right}th:first-child,td:first-child{text-align:left}
         th{background:#eef0f2;font-weight:600}
-        figure{margin:10px 0;background:#111;padding:8px;border-radius:6px;display:inline-block;max-width:100%}
-        figure img{max-width:100%;height:auto;image-rendering:auto;display:block}
+        figure{margin:10px 0;background:#111;padding:8px;border-radius:6px;display:block;max-width:100%}
+        figure img{width:100%;height:auto;display:block}
         figcaption{color:#e8e8e8;font-size:13px;padding:6px 2px 0;display:flex;justify-content:space-around;gap:8px}
         .charts{display:flex;flex-wrap:wrap;gap:12px}.charts svg{background:#fff;border-radius:6px;box-shadow:0 1px 2px rgba(0,0,0,.08)}
         details{margin:10px 0}summary{cursor:pointer;font-weight:600}
@@ -152,26 +152,41 @@ public enum ReportWriter {
             h += card("Equivalent dose", String(format: "×%.1f", f), "restored noise corresponds to this multiple of the scan's dose (estimate)")
         }
         h += "</div>"
-        // Dose and technique table.
-        h += "<h3>Dose and technique</h3><table><tr><th></th><th>low dose</th><th>normal dose</th><th>restored (estimate)</th></tr>"
+        // Dose and technique table (the normal-dose column only when a normal-dose series was compared).
         let nd = s.doseNormal
-        h += "<tr><td>kVp</td><td>\(n(s.doseLow.kvp, "%.0f"))</td><td>\(n(nd?.kvp, "%.0f"))</td><td>\(n(s.doseLow.kvp, "%.0f"))</td></tr>"
-        h += "<tr><td>tube current (mA)</td><td>\(n(s.doseLow.tubeCurrentMA, "%.0f"))</td><td>\(n(nd?.tubeCurrentMA, "%.0f"))</td><td>—</td></tr>"
-        h += "<tr><td>exposure (mAs)</td><td>\(n(s.doseLow.exposureMAs, "%.0f"))</td><td>\(n(nd?.exposureMAs, "%.0f"))</td><td>—</td></tr>"
-        h += "<tr><td>CTDIvol (mGy)</td><td>\(n(s.doseLow.ctdiVolMGy, "%.2f"))</td><td>\(n(nd?.ctdiVolMGy, "%.2f"))</td><td>\(n(s.equivalentCTDIvolMGy, "%.2f"))</td></tr>"
-        h += "<tr><td>DLP (mGy·cm)</td><td>\(n(s.doseLow.dlpMGyCm, "%.1f"))</td><td>\(n(nd?.dlpMGyCm, "%.1f"))</td><td>—</td></tr>"
-        h += "<tr><td>dose ratio to normal</td><td>\(n(s.doseRatio.map { $0 * 100 }, "%.0f", unit: " %"))</td><td>100 %</td><td>\(n(s.doseRatio.flatMap { r in s.equivalentDoseFactor.map { r * $0 * 100 } }, "%.0f", unit: " %"))</td></tr></table>"
+        let hasNormal = s.slicesWithNormal > 0
+        func row(_ label: String, _ cells: [String]) -> String {
+            "<tr><td>\(label)</td>" + cells.enumerated().filter { hasNormal || $0.offset != 1 }.map { "<td>\($0.element)</td>" }.joined() + "</tr>"
+        }
+        h += "<h3>Dose and technique</h3><table>" + row("", ["<b>low dose</b>", "<b>normal dose</b>", "<b>restored (estimate)</b>"])
+            .replacingOccurrences(of: "<td>", with: "<th>").replacingOccurrences(of: "</td>", with: "</th>")
+        h += row("kVp", [n(s.doseLow.kvp, "%.0f"), n(nd?.kvp, "%.0f"), n(s.doseLow.kvp, "%.0f")])
+        h += row("tube current (mA)", [n(s.doseLow.tubeCurrentMA, "%.0f"), n(nd?.tubeCurrentMA, "%.0f"), "—"])
+        h += row("exposure (mAs)", [n(s.doseLow.exposureMAs, "%.0f"), n(nd?.exposureMAs, "%.0f"), "—"])
+        h += row("CTDIvol (mGy)", [n(s.doseLow.ctdiVolMGy, "%.2f"), n(nd?.ctdiVolMGy, "%.2f"), n(s.equivalentCTDIvolMGy, "%.2f")])
+        h += row("DLP (mGy·cm)", [n(s.doseLow.dlpMGyCm, "%.1f"), n(nd?.dlpMGyCm, "%.1f"), "—"])
+        if hasNormal {
+            h += row("dose ratio to normal", [n(s.doseRatio.map { $0 * 100 }, "%.0f", unit: " %"), "100 %",
+                                              n(s.doseRatio.flatMap { r in s.equivalentDoseFactor.map { r * $0 * 100 } }, "%.0f", unit: " %")])
+        }
+        h += row("dose factor (σ low / σ)²", ["1", "—", n(s.equivalentDoseFactor, "%.1f")]) + "</table>"
         // Quality table.
-        h += "<h3>Image quality</h3><table><tr><th>measure</th><th>low dose</th><th>restored</th><th>normal dose</th></tr>"
-        h += "<tr><td>PSNR vs normal (dB)</td><td>\(n(s.psnrLow, "%.2f"))</td><td>\(n(s.psnrRestored, "%.2f"))</td><td>—</td></tr>"
-        h += "<tr><td>SSIM vs normal</td><td>\(n(s.ssimLow, "%.4f"))</td><td>\(n(s.ssimRestored, "%.4f"))</td><td>—</td></tr>"
-        h += "<tr><td>RMSE vs normal (HU)</td><td>\(n(s.rmseLow))</td><td>\(n(s.rmseRestored))</td><td>—</td></tr>"
-        h += "<tr><td>noise σ (HU)</td><td>\(n(s.noiseLow))</td><td>\(n(s.noiseRestored))</td><td>\(n(s.noiseNormal))</td></tr>"
-        h += "<tr><td>soft-tissue HU bias vs normal</td><td>\(n(s.huBiasLow, "%+.2f"))</td><td>\(n(s.huBiasRestored, "%+.2f"))</td><td>0</td></tr>"
-        h += "<tr><td>CNR soft tissue / fat</td><td>\(n(s.cnrLow, "%.2f"))</td><td>\(n(s.cnrRestored, "%.2f"))</td><td>\(n(s.cnrNormal, "%.2f"))</td></tr>"
-        h += "<tr><td>NPS mean frequency (mm⁻¹)</td><td>\(n(s.nps.low?.meanFrequency, "%.3f"))</td><td>\(n(s.nps.restored?.meanFrequency, "%.3f"))</td><td>\(n(s.nps.normal?.meanFrequency, "%.3f"))</td></tr>"
-        for t in TissueClass.allCases {
-            h += "<tr><td>Dice vs normal, \(t.name)</td><td>\(n(s.diceLow?[t.name], "%.3f"))</td><td>\(n(s.diceRestored?[t.name], "%.3f"))</td><td>1</td></tr>"
+        h += "<h3>Image quality</h3><table>" + row("<b>measure</b>", ["<b>low dose</b>", "<b>normal dose</b>", "<b>restored</b>"])
+            .replacingOccurrences(of: "<td>", with: "<th>").replacingOccurrences(of: "</td>", with: "</th>")
+        if hasNormal {
+            h += row("PSNR vs normal (dB)", [n(s.psnrLow, "%.2f"), "—", n(s.psnrRestored, "%.2f")])
+            h += row("SSIM vs normal", [n(s.ssimLow, "%.4f"), "—", n(s.ssimRestored, "%.4f")])
+            h += row("RMSE vs normal (HU)", [n(s.rmseLow), "—", n(s.rmseRestored)])
+        }
+        h += row("noise σ (HU)", [n(s.noiseLow), n(s.noiseNormal), n(s.noiseRestored)])
+        h += row("soft-tissue HU shift from low dose", ["0", "—", n(s.huShiftRestoredVsLow, "%+.2f")])
+        if hasNormal { h += row("soft-tissue HU bias vs normal", [n(s.huBiasLow, "%+.2f"), "0", n(s.huBiasRestored, "%+.2f")]) }
+        h += row("CNR soft tissue / fat", [n(s.cnrLow, "%.2f"), n(s.cnrNormal, "%.2f"), n(s.cnrRestored, "%.2f")])
+        h += row("NPS mean frequency (mm⁻¹)", [n(s.nps.low?.meanFrequency, "%.3f"), n(s.nps.normal?.meanFrequency, "%.3f"), n(s.nps.restored?.meanFrequency, "%.3f")])
+        if hasNormal {
+            for t in TissueClass.allCases {
+                h += row("Dice vs normal, \(t.name)", [n(s.diceLow?[t.name], "%.3f"), "1", n(s.diceRestored?[t.name], "%.3f")])
+            }
         }
         h += "</table>"
         // Pictures.
