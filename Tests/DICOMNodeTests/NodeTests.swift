@@ -81,4 +81,28 @@ struct NodeTests {
         let status = try Node.status(spool: config.spool)
         #expect(status.contains("restored") && status.contains("2 failed"))
     }
+
+    @Test("malformed received files: the series is marked failed with the reason, nothing is sent, the worker goes on")
+    func malformed() throws {
+        let dir = temporary()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = NodeConfig()
+        config.spool = dir + "/spool"
+        config.model = smallModel
+        config.forward = [Destination(ae: "NOBODY", host: "127.0.0.1", port: 9)]
+        config.seriesTimeout = 0
+        let node = try Node(config: config)
+        let folder = config.spool + "/incoming/1.2.826.0.1.3680043.2.1125.77"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for name in ["truncated-pixels", "short-pixel-data", "truncated-header"] {
+            try FileManager.default.copyItem(atPath: root + "/Tests/Fixtures/dicom/invalid/\(name).dcm", toPath: folder + "/\(name).dcm")
+        }
+        node.tick(now: Date().addingTimeInterval(5))
+        let record = try #require(node.spool.record("1.2.826.0.1.3680043.2.1125.77"))
+        #expect(record.state == .failed && record.error != nil && record.deliveries.isEmpty, "\(record)")
+        // A later tick neither crashes nor retries the restore of unchanged files.
+        node.tick(now: Date().addingTimeInterval(10))
+        #expect(node.spool.record("1.2.826.0.1.3680043.2.1125.77")?.state == .failed)
+        #expect(try Node.status(spool: config.spool).contains("error:"))
+    }
 }

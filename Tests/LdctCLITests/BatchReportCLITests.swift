@@ -136,3 +136,25 @@ struct BatchReportCLITests {
         }
     }
 }
+
+@Suite("the bundled default model (end to end)")
+struct DefaultModelCLITests {
+    @Test("restore without --model uses Models/redcnn-default.safetensors: less noise, CT numbers kept, closer to normal dose")
+    func defaultModel() throws {
+        let work = scratch()
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        #expect(FileManager.default.fileExists(atPath: packageRoot + "/Models/redcnn-default.safetensors"))
+        let low = packageRoot + "/Tests/Fixtures/report/low", normal = packageRoot + "/Tests/Fixtures/report/normal"
+        let r = try ldct("restore", low, "-o", work + "/out", "--reference", normal)
+        #expect(r.code == 0, "\(r.err)")
+        #expect(r.err.contains("default model"))
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: work + "/out/report/report.json"))) as? [String: Any])
+        let series = try #require((json["series"] as? [[String: Any]])?.first)
+        let (nl, nr) = (try #require(series["noiseLow"] as? Double), try #require(series["noiseRestored"] as? Double))
+        #expect(nr < 0.8 * nl, "noise \(nl) → \(nr)")
+        let shift = try #require(series["huShiftRestoredVsLow"] as? Double)
+        #expect(abs(shift) <= 2, "soft-tissue HU shift \(shift)")
+        let (pl, pr) = (try #require(series["psnrLow"] as? Double), try #require(series["psnrRestored"] as? Double))
+        #expect(pr > pl, "PSNR \(pl) → \(pr)")
+    }
+}
