@@ -144,7 +144,9 @@ struct DefaultModelCLITests {
         let work = scratch()
         defer { try? FileManager.default.removeItem(atPath: work) }
         #expect(FileManager.default.fileExists(atPath: packageRoot + "/Models/redcnn-default.safetensors"))
-        let low = packageRoot + "/Tests/Fixtures/report/low", normal = packageRoot + "/Tests/Fixtures/report/normal"
+        // One 512² slice of the bundled sample (a model trained at clinical pixel sizes needs a
+        // clinical-size image; the 96² report fixture is not one).
+        let low = packageRoot + "/SampleDICOM/quarter-dose/IM0004.dcm", normal = packageRoot + "/SampleDICOM/normal-dose"
         let r = try ldct("restore", low, "-o", work + "/out", "--reference", normal)
         #expect(r.code == 0, "\(r.err)")
         #expect(r.err.contains("default model"))
