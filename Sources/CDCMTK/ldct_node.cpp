@@ -266,7 +266,7 @@ extern "C" int ldct_scp_run(const ldct_scp_config *config, char *err, size_t err
         cfg.addPresentationContext(dcmAllStorageSOPClassUIDs[i], isCT(dcmAllStorageSOPClassUIDs[i]) ? syntaxes : plain);
     }
     pool.setMaxThreads((Uint16)(config->max_associations > 0 ? config->max_associations : 4));
-    say(0, "listening as " + g_state.ae + " on port " + std::to_string(config->port));
+    say(0, "starting the C-STORE SCP as " + g_state.ae + " on port " + std::to_string(config->port));
     OFCondition cond = pool.listen();
     if (cond.bad()) {
         fill(err, err_len, std::string("cannot listen on port ") + std::to_string(config->port) + ": " + cond.text());

@@ -90,7 +90,10 @@ public final class Node: @unchecked Sendable {
                     }
                 }
             }
-            if rc != 0 { NodeLog.line("scp stopped: \(failure.get() ?? "")") }
+            // A node that no longer listens must not keep running silently: exit so that the
+            // service manager restarts it (the spool carries the state).
+            NodeLog.line("scp stopped" + (rc != 0 ? ": \(failure.get() ?? "")" : "") + "; exiting")
+            exit(70)
         }
         thread.stackSize = 8 << 20
         thread.start()
