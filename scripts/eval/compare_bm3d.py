@@ -12,7 +12,9 @@ BM3D gets the true noise level: sigma = std(low - normal) in soft tissue, per sl
 BM3D; a clinical user would have to estimate it).
 
 Requirements: /opt/ldct-ref/bin/pip install bm3d pydicom scikit-image numpy
-Usage: compare_bm3d.py NORMAL_DIR LOW_DIR RESTORED_DIR [--json out.json]
+Usage: compare_bm3d.py NORMAL_DIR LOW_DIR RESTORED_DIR [--json out.json] [--cache DIR]
+       compare_bm3d.py NORMAL_DIR LOW_DIR - --cache DIR     (BM3D only, filling the cache)
+BM3D results are cached per low-dose SOP Instance UID in --cache (they do not depend on the model).
 """
 import argparse
 import json
@@ -63,32 +65,47 @@ def main():
     ap.add_argument("low")
     ap.add_argument("restored")
     ap.add_argument("--json")
+    ap.add_argument("--cache")
     args = ap.parse_args()
-    normal, low, restored = read_series(args.normal), read_series(args.low), read_series(args.restored)
+    normal, low = read_series(args.normal), read_series(args.low)
+    restored = {} if args.restored == "-" else read_series(args.restored)
+    if args.cache:
+        os.makedirs(args.cache, exist_ok=True)
     restored_by_source = {src: hu for hu, src in restored.values() if src}
     rows = []
     t_bm3d = 0.0
     for uid, (low_hu, src) in sorted(low.items()):
-        if src not in normal or uid not in restored_by_source:
+        if src not in normal or (uid not in restored_by_source and args.restored != "-"):
             print(f"unpaired low-dose slice {uid}", file=sys.stderr)
             continue
         ref = normal[src][0]
-        red = restored_by_source[uid]
         tissue = (ref > -60) & (ref < 160)
         sigma = float(np.std((low_hu - ref)[tissue]))
-        # BM3D on HU scaled to [0, 1] over [-1024, 3071] (its sigma in the same units).
-        scale = 4096.0
-        t0 = time.time()
-        den = bm3d.bm3d((low_hu + 1024) / scale, sigma_psd=sigma / scale) * scale - 1024
-        t_bm3d += time.time() - t0
+        cached = os.path.join(args.cache, uid + ".npy") if args.cache else None
+        if cached and os.path.exists(cached):
+            den = np.load(cached)
+        else:
+            # BM3D on HU scaled to [0, 1] over [-1024, 3071] (its sigma in the same units).
+            scale = 4096.0
+            t0 = time.time()
+            den = bm3d.bm3d((low_hu + 1024) / scale, sigma_psd=sigma / scale) * scale - 1024
+            t_bm3d += time.time() - t0
+            if cached:
+                np.save(cached, den)
+        if args.restored == "-":
+            continue
+        red = restored_by_source[uid]
         rows.append({"slice": uid, "sigma_low": sigma,
                      "low": metrics(ref, low_hu, tissue), "redcnn": metrics(ref, red, tissue), "bm3d": metrics(ref, den, tissue)})
+    if args.restored == "-":
+        print(f"BM3D cache filled in {t_bm3d:.0f} s")
+        return
     if not rows:
         sys.exit("no paired slices")
     summary = {}
     for method in ("low", "redcnn", "bm3d"):
         summary[method] = {k: float(np.mean([r[method][k] for r in rows])) for k in rows[0]["low"]}
-    print(f"{len(rows)} slices; BM3D {t_bm3d / len(rows):.1f} s/slice")
+    print(f"{len(rows)} slices; BM3D {t_bm3d / len(rows):.1f} s/slice (0 when cached)")
     print("| method | PSNR (dB) | SSIM | RMSE (HU) | mean HU shift, tissue | noise σ in tissue (HU) |")
     print("|---|---|---|---|---|---|")
     names = {"low": "low-dose input", "redcnn": "RED-CNN (LowDoseCT default)", "bm3d": "BM3D (true σ)"}
