@@ -112,6 +112,18 @@ def main():
     for m in ("low", "redcnn", "bm3d"):
         s = summary[m]
         print(f"| {names[m]} | {s['psnr']:.2f} | {s['ssim']:.4f} | {s['rmse']:.1f} | {s['hu_shift']:+.2f} | {s['noise']:.1f} |")
+    # By noise level of the low-dose input (σ of low − normal in soft tissue).
+    print()
+    print("| input noise σ (HU) | slices | PSNR low / RED-CNN / BM3D (dB) | SSIM low / RED-CNN / BM3D | HU shift RED-CNN / BM3D |")
+    print("|---|---|---|---|---|")
+    for lo, hi in ((0, 10), (10, 20), (20, 35), (35, 1e9)):
+        band = [r for r in rows if lo <= r["sigma_low"] < hi]
+        if not band:
+            continue
+        m = lambda method, key: float(np.mean([r[method][key] for r in band]))
+        label = f"{lo}–{hi:.0f}" if hi < 1e9 else f"≥ {lo}"
+        print(f"| {label} | {len(band)} | {m('low','psnr'):.2f} / {m('redcnn','psnr'):.2f} / {m('bm3d','psnr'):.2f} | "
+              f"{m('low','ssim'):.4f} / {m('redcnn','ssim'):.4f} / {m('bm3d','ssim'):.4f} | {m('redcnn','hu_shift'):+.2f} / {m('bm3d','hu_shift'):+.2f} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"summary": summary, "slices": rows}, f, indent=1)
