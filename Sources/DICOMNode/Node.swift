@@ -31,7 +31,7 @@ public enum DICOMClient {
                                s.baseAddress, Int32(timeout), &err, err.count)
             }
         }
-        if rc != 0 { throw NodeError.listen(reason: String(cString: err)) }
+        if rc != 0 { throw NodeError.send(destination: destination.description, reason: String(cString: err)) }
         return statuses
     }
 
@@ -134,7 +134,11 @@ public final class Node: @unchecked Sendable {
                 restore(&record, newest: newest)
             }
         }
-        for var record in spool.records() where record.state == .restored || record.state == .failed && !record.restoredFiles.isEmpty {
+        // Only series whose restored files are still in the spool can need delivery (sent ones are
+        // cleaned up), so the state of every series ever seen is not re-read twice a second.
+        for series in spool.restoredSeries() {
+            guard var record = spool.record(series),
+                  record.state == .restored || record.state == .failed && !record.restoredFiles.isEmpty else { continue }
             deliver(&record, now: now)
         }
     }
@@ -194,7 +198,7 @@ public final class Node: @unchecked Sendable {
                     NodeLog.line("series \(short(record.seriesUID)): sent \(record.restoredFiles.count) instance(s) to \(destination)")
                 } else {
                     let status = String(format: "%04X", failed[0].1)
-                    throw NodeError.listen(reason: "\(failed.count) instance(s) not accepted (status \(status))")
+                    throw NodeError.send(destination: destination.description, reason: "\(failed.count) instance(s) not accepted (status \(status))")
                 }
             } catch {
                 d.attempts += 1

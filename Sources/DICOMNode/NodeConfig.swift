@@ -35,11 +35,14 @@ public struct Destination: Codable, Sendable, Equatable, CustomStringConvertible
 public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
     case configuration(reason: String)
     case listen(reason: String)
+    /// A C-STORE to a destination failed (association or status); retried with backoff.
+    case send(destination: String, reason: String)
 
     public var description: String {
         switch self {
         case .configuration(let r): return "node configuration: \(r)"
         case .listen(let r): return "cannot listen: \(r)"
+        case .send(let d, let r): return "sending to \(d): \(r)"
         }
     }
 }

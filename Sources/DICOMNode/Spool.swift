@@ -56,8 +56,13 @@ public struct Spool: Sendable {
     public var incoming: String { root + "/incoming" }
     public var restored: String { root + "/restored" }
 
-    public func incomingSeries() -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: incoming)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+    public func incomingSeries() -> [String] { folders(in: incoming) }
+
+    /// Series with a restored folder (not yet cleaned up).
+    public func restoredSeries() -> [String] { folders(in: restored) }
+
+    func folders(in path: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
     }
 
     /// Number of instances and newest modification time of a received series.
@@ -102,10 +107,10 @@ public struct Spool: Sendable {
         for base in [incoming, restored] {
             let e = FileManager.default.enumerator(atPath: base)
             while let rel = e?.nextObject() as? String {
-                if let size = (try? FileManager.default.attributesOfItem(atPath: base + "/" + rel))?[.size] as? NSNumber,
-                   (try? FileManager.default.attributesOfItem(atPath: base + "/" + rel))?[.type] as? FileAttributeType == .typeRegular {
-                    total += size.uint64Value
-                }
+                guard let attributes = try? FileManager.default.attributesOfItem(atPath: base + "/" + rel),
+                      attributes[.type] as? FileAttributeType == .typeRegular,
+                      let size = attributes[.size] as? NSNumber else { continue }
+                total += size.uint64Value
             }
         }
         return total

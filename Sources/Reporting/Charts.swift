@@ -31,6 +31,7 @@ public struct LineChart {
         self.logY = logY
     }
 
+    /// Text → HTML/SVG text and attribute content (the one escape the report uses).
     static func esc(_ s: String) -> String {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
             .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")

@@ -53,15 +53,20 @@ public enum PNG {
         let ok = pixels.withUnsafeBytes { raw in
             png_image_write_to_memory(&image, nil, &size, 0, raw.baseAddress, stride, nil)
         }
-        guard ok != 0, size > 0 else { throw PNGError.encode(reason: message(image)) }
+        guard ok != 0, size > 0 else {
+            let reason = message(image)
+            png_image_free(&image)
+            throw PNGError.encode(reason: reason)
+        }
         var out = [UInt8](repeating: 0, count: size)
         let ok2 = out.withUnsafeMutableBytes { dst in
             pixels.withUnsafeBytes { raw in
                 png_image_write_to_memory(&image, dst.baseAddress, &size, 0, raw.baseAddress, stride, nil)
             }
         }
+        let reason = ok2 != 0 ? "" : message(image)
         png_image_free(&image)
-        guard ok2 != 0 else { throw PNGError.encode(reason: message(image)) }
+        guard ok2 != 0 else { throw PNGError.encode(reason: reason) }
         return Data(out[0..<size])
     }
 

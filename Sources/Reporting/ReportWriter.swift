@@ -51,10 +51,7 @@ public enum ReportWriter {
 
     // MARK: HTML
 
-    static func esc(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
-    }
+    static func esc(_ s: String) -> String { LineChart.esc(s) }
 
     static func n(_ v: Double?, _ format: String = "%.1f", unit: String = "") -> String {
         guard let v, v.isFinite else { return "—" }
