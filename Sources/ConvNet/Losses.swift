@@ -5,12 +5,30 @@ public enum Loss: String, Sendable, CaseIterable, Codable {
     case mse
     case l1
 
-    /// Restoration losses, mean over all elements (PyTorch's reduction='mean').
-    public func evaluate(_ output: Tensor, _ target: Tensor) -> (loss: Double, gradient: Tensor) {
+    /// Restoration losses, mean over all elements (PyTorch's reduction='mean'). With
+    /// `sampleWeights` (one per batch item), item b's terms are multiplied by its weight (the mean
+    /// still divides by the element count, so weights of 1 give the unweighted loss exactly).
+    public func evaluate(_ output: Tensor, _ target: Tensor, sampleWeights: [Float]? = nil) -> (loss: Double, gradient: Tensor) {
+        var (value, gradient): (Double, Tensor)
         switch self {
-        case .mse: return Losses.mse(output, target)
-        case .l1: return Losses.l1(output, target)
+        case .mse: (value, gradient) = Losses.mse(output, target)
+        case .l1: (value, gradient) = Losses.l1(output, target)
         }
+        guard let w = sampleWeights else { return (value, gradient) }
+        precondition(w.count == output.n, "\(w.count) sample weights for a batch of \(output.n)")
+        let per = output.count / max(output.n, 1)
+        // Per-item sums of the unweighted terms, recomputed in Double for the weighted value.
+        value = 0
+        for b in 0..<output.n {
+            var sum = 0.0
+            for i in b * per..<(b + 1) * per {
+                let d = Double(output.data[i] - target.data[i])
+                sum += self == .mse ? d * d : abs(d)
+                gradient.data[i] *= w[b]
+            }
+            value += Double(w[b]) * sum
+        }
+        return (value / Double(output.count), gradient)
     }
 }
 

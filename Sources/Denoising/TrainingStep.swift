@@ -6,9 +6,9 @@ public enum TrainingStep {
     /// Returns the loss before the update.
     @discardableResult
     public static func run(model: REDCNN, optimizer: inout Adam, input: Tensor, target: Tensor, loss: Loss = .mse,
-                           learningRate: Float) -> Double {
+                           sampleWeights: [Float]? = nil, learningRate: Float) -> Double {
         let saved = model.forward(input)
-        let (value, dy) = loss.evaluate(saved.y, target)
+        let (value, dy) = loss.evaluate(saved.y, target, sampleWeights: sampleWeights)
         let grads = model.backward(saved, outputGradient: dy)
         optimizer.update(&model.parameters, gradients: grads, learningRate: learningRate)
         return value

@@ -40,6 +40,17 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var identityStart: Bool?
     /// Shape of the decay to `learningRateFinal`: "exponential" (default, the paper's) or "cosine".
     public var decayShape: String?
+    /// Weight each patch's loss by (20 HU / σ)^p, σ being its pair's noise (RMS of low − normal in
+    /// the body), p this power (nil: no weighting). Plain MSE is dominated by the noisiest pairs,
+    /// so a network trained on a spread of noise levels learns one average strength and
+    /// over-smooths quiet images; the mean PSNR over slices weights each slice by 1/MSE instead
+    /// (p = 2 if the restored error scaled like the input noise; it scales more slowly).
+    public var noiseWeightPower: Float?
+
+    /// Reference noise for `noiseWeightPower`: a pair with this σ (HU) gets weight 1.
+    public static let noiseWeightReference: Float = 20
+    /// Weights are kept within [1/limit, limit] (σ from 4 to 100 HU at the reference of 20).
+    public static let noiseWeightLimit: Float = 25
 
     public init(normal: [String]) { self.normal = normal }
 
@@ -71,6 +82,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
             throw bad("decay shape must be exponential or cosine, not \(shape)")
         }
         guard !(identityStart == true && initialWeights != nil) else { throw bad("--identity-start and --init-weights exclude each other") }
+        if let p = noiseWeightPower { guard p > 0 && p <= 4 else { throw bad("noise weight power must be in (0, 4]") } }
         guard validationFraction >= 0 && validationFraction < 1 else { throw bad("validation fraction must be in [0, 1)") }
     }
 }
@@ -98,6 +110,8 @@ struct PairImage {
     var series: String
     var lowHU: [Float]
     var normalHU: [Float]
+    /// RMS of low − normal (HU) over the body (normal-dose pixels above −500 HU).
+    var noiseSigma: Float
 }
 
 public struct TrainingProgress: Sendable {
@@ -211,20 +225,32 @@ public final class Trainer {
         let held = images.filter { validationSeries.contains($0.series) }
         let count = min(config.validationSlices, held.count)
         validation = (0..<count).map { held[$0 * held.count / max(count, 1)] }
+        let sigmas = train.map(\.noiseSigma).sorted()
+        if let lo = sigmas.first, let hi = sigmas.last {
+            log(String(format: "noise of the training pairs (RMS of low − normal in the body): %.1f … %.1f HU, median %.1f", lo, hi, sigmas[sigmas.count / 2])
+                + (config.noiseWeightPower.map { String(format: "; loss weighted by (20 HU / σ)^%g", Double($0)) } ?? ""))
+        }
         log("\(train.count) training slice pair(s) from \(seriesUIDs.count - validationSeries.count) series; \(validation.count) validation slice(s) from \(validationSeries.count) series")
     }
 
     func makePair(low: [Float], normal: [Float], rows: Int, columns: Int, series: String) -> PairImage {
-        PairImage(low: low.map(model.normalize), normal: normal.map(model.normalize), rows: rows, columns: columns,
-                  series: series, lowHU: low, normalHU: normal)
+        var sum = 0.0, count = 0
+        for i in 0..<min(low.count, normal.count) where normal[i] > -500 {
+            let d = Double(low[i] - normal[i])
+            sum += d * d
+            count += 1
+        }
+        return PairImage(low: low.map(model.normalize), normal: normal.map(model.normalize), rows: rows, columns: columns,
+                         series: series, lowHU: low, normalHU: normal, noiseSigma: Float((sum / Double(max(count, 1))).squareRoot()))
     }
 
     // MARK: batches
 
     /// The batch for the current RNG state (random) or step (strided), with flips/rotations.
-    func nextBatch() -> (Tensor, Tensor) {
+    func nextBatch() -> (Tensor, Tensor, [Float]) {
         let p = config.patch, b = config.batch
         var input = Tensor(zeros: [b, 1, p, p]), target = Tensor(zeros: [b, 1, p, p])
+        var weights = [Float](repeating: 1, count: b)
         let airLimit = model.normalize(-900)
         for k in 0..<b {
             var pair = 0, r0 = 0, c0 = 0
@@ -247,6 +273,7 @@ public final class Trainer {
             }
             let transform = config.augment ? Int(rng.next() % 8) : 0
             let img = train[pair]
+            weights[k] = Self.noiseWeight(sigma: img.noiseSigma, power: config.noiseWeightPower ?? 0)
             for r in 0..<p {
                 for c in 0..<p {
                     // Eight symmetries of the square: transpose (bit 2), then flips (bits 0, 1).
@@ -259,7 +286,14 @@ public final class Trainer {
                 }
             }
         }
-        return (input, target)
+        return (input, target, weights)
+    }
+
+    /// The loss weight of a pair with noise `sigma` (HU): (20 HU / σ)^power within [1/25, 25].
+    static func noiseWeight(sigma: Float, power: Float) -> Float {
+        let r = TrainingConfig.noiseWeightReference, limit = TrainingConfig.noiseWeightLimit
+        let w = Float(Foundation.pow(Double(r / max(sigma, 1e-6)), Double(power)))
+        return min(max(w, 1 / limit), limit)
     }
 
     // MARK: loop
@@ -280,9 +314,10 @@ public final class Trainer {
         let start = Date()
         let firstStep = step
         while step < config.steps {
-            let (x, t) = nextBatch()
+            let (x, t, w) = nextBatch()
             let lr = config.schedule.rate(at: step)
-            let loss = TrainingStep.run(model: model, optimizer: &optimizer, input: x, target: t, loss: config.loss, learningRate: lr)
+            let loss = TrainingStep.run(model: model, optimizer: &optimizer, input: x, target: t, loss: config.loss,
+                                        sampleWeights: config.noiseWeightPower != nil ? w : nil, learningRate: lr)
             step += 1
             var validationText: String?
             var row = "\(step),\(loss),\(lr),\(String(format: "%.2f", Date().timeIntervalSince(start)))"

@@ -40,6 +40,7 @@ struct Train: ParsableCommand {
     @Option(help: "Start from these weights (fine-tune a model on your site's data).") var initWeights: String?
     @Flag(help: "Start from the identity (last layer zeroed) instead of a random residual.") var identityStart = false
     @Option(help: "Shape of the learning-rate decay: exponential (default) or cosine.") var decayShape: String?
+    @Option(help: "Weight each pair's loss by (20 HU / its noise)^P, so quiet images count more (e.g. 1).") var noiseWeight: Float?
 
     func validate() throws {
         if resume == nil {
@@ -80,6 +81,7 @@ struct Train: ParsableCommand {
                 config.initialWeights = initWeights
                 config.identityStart = identityStart ? true : nil
                 config.decayShape = decayShape
+                config.noiseWeightPower = noiseWeight
                 trainer = try Trainer(config: config, run: output ?? "run")
                 printError("ldct train: seed \(seed), width \(width), patch \(patch), batch \(batch), lr \(lr) → \(output ?? "run")")
             }

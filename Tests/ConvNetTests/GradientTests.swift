@@ -113,6 +113,30 @@ struct GradientTests {
         }
     }
 
+    @Test("per-sample weighted MSE/L1: weights of 1 are the plain loss; each item's terms scale by its weight")
+    func weightedLosses() {
+        var rng = SeededGenerator(seed: 701)
+        let y = randomTensor([3, 1, 4, 5], &rng), t = randomTensor([3, 1, 4, 5], &rng)
+        let w: [Float] = [0.25, 1, 9]
+        for loss in [Loss.mse, .l1] {
+            let plain = loss.evaluate(y, t), ones = loss.evaluate(y, t, sampleWeights: [1, 1, 1])
+            #expect(abs(plain.loss - ones.loss) < 1e-12)
+            #expect(plain.gradient.data == ones.gradient.data)
+            // Value: the weighted sum of each item's own plain loss, over the batch.
+            let per = (0..<3).map { b in
+                loss.evaluate(Tensor(shape: [1, 1, 4, 5], data: Array(y.data[b * 20..<(b + 1) * 20])),
+                              Tensor(shape: [1, 1, 4, 5], data: Array(t.data[b * 20..<(b + 1) * 20]))).loss
+            }
+            let weighted = loss.evaluate(y, t, sampleWeights: w)
+            let expected = zip(w, per).map { Double($0) * $1 }.reduce(0, +) / 3
+            #expect(abs(weighted.loss - expected) < 1e-9 * max(1, expected), "\(loss)")
+            checkDirectional("weighted \(loss)", point: y.data, direction: randomTensor(y.shape, &rng).data,
+                             analytic: weighted.gradient.data, epsilon: loss == .mse ? 1e-3 : 1e-4) {
+                loss.evaluate(Tensor(shape: y.shape, data: $0), t, sampleWeights: w).loss
+            }
+        }
+    }
+
     @Test("loss values: known cases")
     func lossValues() {
         let a = Tensor(shape: [1, 1, 1, 2], data: [1, 3]), b = Tensor(shape: [1, 1, 1, 2], data: [0, 0])

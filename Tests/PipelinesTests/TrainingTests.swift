@@ -72,6 +72,37 @@ struct TrainingTests {
         #expect(throws: TrainingError.self) { try Trainer.resume(run, steps: 6) }
     }
 
+    @Test("noise weighting: pair σ is the RMS of low − normal in the body; weight (20/σ)^p within [1/25, 25]; absent option keeps old hashes")
+    func noiseWeighting() throws {
+        #expect(Trainer.noiseWeight(sigma: 20, power: 2) == 1)
+        #expect(abs(Trainer.noiseWeight(sigma: 10, power: 2) - 4) < 1e-5)
+        #expect(abs(Trainer.noiseWeight(sigma: 40, power: 2) - 0.25) < 1e-6)
+        #expect(abs(Trainer.noiseWeight(sigma: 10, power: 1) - 2) < 1e-5)
+        #expect(abs(Trainer.noiseWeight(sigma: 80, power: 1) - 0.25) < 1e-6)
+        #expect(Trainer.noiseWeight(sigma: 1, power: 2) == 25)
+        #expect(Trainer.noiseWeight(sigma: 0, power: 1) == 25)
+        #expect(abs(Trainer.noiseWeight(sigma: 1000, power: 2) - 1 / Float(25)) < 1e-9)
+        let data = try smallStudies()
+        let run = tempDir()
+        defer { for d in [data, run] { try? FileManager.default.removeItem(atPath: d) } }
+        var config = tinyConfig(data, steps: 1)
+        let before = config.hash
+        // Runs made before the flag existed keep their hash (resume checks it): nil is not encoded.
+        #expect(!String(decoding: try JSONEncoder().encode(config), as: UTF8.self).contains("noiseWeight"))
+        config.noiseWeightPower = 1
+        #expect(config.hash != before)
+        let t = try Trainer(config: config, run: run)
+        // Air (−1000 HU in the normal image) does not count; body pixels differ by ±3 HU.
+        let normal: [Float] = [-1000, -1000, 40, 40, 40, 40], low: [Float] = [-700, -1300, 43, 37, 43, 37]
+        let pair = t.makePair(low: low, normal: normal, rows: 2, columns: 3, series: "s")
+        #expect(abs(pair.noiseSigma - 3) < 1e-5)
+        // Every sampled patch carries its pair's weight.
+        try t.prepare()
+        let (_, _, w) = t.nextBatch()
+        let allowed = Set(t.train.map { Trainer.noiseWeight(sigma: $0.noiseSigma, power: 1) })
+        #expect(w.count == config.batch && w.allSatisfy { allowed.contains($0) })
+    }
+
     @Test("a short run of a small model lowers the loss")
     func lossFalls() throws {
         let data = try smallStudies()

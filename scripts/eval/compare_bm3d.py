@@ -9,10 +9,13 @@ slice and the script reports, against normal dose:
   (pixels whose normal-dose value is -60..160 HU inside the body), and the noise (std of the error)
   in that tissue.
 BM3D gets the true noise level: sigma = std(low - normal) in soft tissue, per slice (generous to
-BM3D; a clinical user would have to estimate it).
+BM3D; a clinical user would have to estimate it). With --estimated, BM3D also runs as a user
+without a normal-dose scan would run it: sigma estimated from the low-dose slice alone by
+scikit-image's estimate_sigma (wavelet median absolute deviation, Donoho & Johnstone) on the HU
+image.
 
 Requirements: /opt/ldct-ref/bin/pip install bm3d pydicom scikit-image numpy
-Usage: compare_bm3d.py NORMAL_DIR LOW_DIR RESTORED_DIR [--json out.json] [--cache DIR]
+Usage: compare_bm3d.py NORMAL_DIR LOW_DIR RESTORED_DIR [--json out.json] [--cache DIR] [--estimated]
        compare_bm3d.py NORMAL_DIR LOW_DIR - --cache DIR     (BM3D only, filling the cache)
 BM3D results are cached per low-dose SOP Instance UID in --cache (they do not depend on the model).
 """
@@ -26,6 +29,7 @@ import bm3d
 import numpy as np
 import pydicom
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from skimage.restoration import estimate_sigma
 
 
 def read_series(folder):
@@ -66,6 +70,7 @@ def main():
     ap.add_argument("restored")
     ap.add_argument("--json")
     ap.add_argument("--cache")
+    ap.add_argument("--estimated", action="store_true", help="also BM3D with sigma estimated from the low-dose slice")
     args = ap.parse_args()
     normal, low = read_series(args.normal), read_series(args.low)
     restored = {} if args.restored == "-" else read_series(args.restored)
@@ -92,30 +97,53 @@ def main():
             t_bm3d += time.time() - t0
             if cached:
                 np.save(cached, den)
+        row = {"slice": uid, "sigma_low": sigma}
+        if args.estimated:
+            est_sigma = float(estimate_sigma(low_hu))
+            cached = os.path.join(args.cache + "-estimated", uid + ".npy") if args.cache else None
+            if cached and os.path.exists(cached):
+                est = np.load(cached)
+            else:
+                t0 = time.time()
+                est = bm3d.bm3d((low_hu + 1024) / 4096.0, sigma_psd=est_sigma / 4096.0) * 4096.0 - 1024
+                t_bm3d += time.time() - t0
+                if cached:
+                    os.makedirs(os.path.dirname(cached), exist_ok=True)
+                    np.save(cached, est)
+            row["sigma_estimated"] = est_sigma
         if args.restored == "-":
             continue
         red = restored_by_source[uid]
-        rows.append({"slice": uid, "sigma_low": sigma,
-                     "low": metrics(ref, low_hu, tissue), "redcnn": metrics(ref, red, tissue), "bm3d": metrics(ref, den, tissue)})
+        row.update({"low": metrics(ref, low_hu, tissue), "redcnn": metrics(ref, red, tissue), "bm3d": metrics(ref, den, tissue)})
+        if args.estimated:
+            row["bm3d_estimated"] = metrics(ref, est, tissue)
+        rows.append(row)
     if args.restored == "-":
         print(f"BM3D cache filled in {t_bm3d:.0f} s")
         return
     if not rows:
         sys.exit("no paired slices")
+    methods = ("low", "redcnn", "bm3d") + (("bm3d_estimated",) if args.estimated else ())
     summary = {}
-    for method in ("low", "redcnn", "bm3d"):
-        summary[method] = {k: float(np.mean([r[method][k] for r in rows])) for k in rows[0]["low"]}
+    for method in methods:
+        summary[method] = {k: float(np.nanmean([r[method][k] for r in rows])) for k in rows[0]["low"]}
     print(f"{len(rows)} slices; BM3D {t_bm3d / len(rows):.1f} s/slice (0 when cached)")
     print("| method | PSNR (dB) | SSIM | RMSE (HU) | mean HU shift, tissue | noise σ in tissue (HU) |")
     print("|---|---|---|---|---|---|")
-    names = {"low": "low-dose input", "redcnn": "RED-CNN (LowDoseCT default)", "bm3d": "BM3D (true σ)"}
-    for m in ("low", "redcnn", "bm3d"):
+    names = {"low": "low-dose input", "redcnn": "RED-CNN (LowDoseCT default)", "bm3d": "BM3D (true σ)",
+             "bm3d_estimated": "BM3D (σ estimated from the image)"}
+    for m in methods:
         s = summary[m]
         print(f"| {names[m]} | {s['psnr']:.2f} | {s['ssim']:.4f} | {s['rmse']:.1f} | {s['hu_shift']:+.2f} | {s['noise']:.1f} |")
     # By noise level of the low-dose input (σ of low − normal in soft tissue).
     print()
-    print("| input noise σ (HU) | slices | PSNR low / RED-CNN / BM3D (dB) | SSIM low / RED-CNN / BM3D | HU shift RED-CNN / BM3D |")
-    print("|---|---|---|---|---|")
+    if args.estimated:
+        ratio = [r["sigma_estimated"] / r["sigma_low"] for r in rows]
+        print(f"estimate_sigma / true σ: median {np.median(ratio):.2f}, range {min(ratio):.2f}–{max(ratio):.2f}")
+        print()
+    print("| input noise σ (HU) | slices | PSNR low / RED-CNN / BM3D (dB) | SSIM low / RED-CNN / BM3D | HU shift RED-CNN / BM3D |"
+          + (" PSNR / SSIM BM3D, estimated σ |" if args.estimated else ""))
+    print("|---|---|---|---|---|" + ("---|" if args.estimated else ""))
     for lo, hi in ((0, 10), (10, 20), (20, 35), (35, 1e9)):
         band = [r for r in rows if lo <= r["sigma_low"] < hi]
         if not band:
@@ -123,7 +151,8 @@ def main():
         m = lambda method, key: float(np.mean([r[method][key] for r in band]))
         label = f"{lo}–{hi:.0f}" if hi < 1e9 else f"≥ {lo}"
         print(f"| {label} | {len(band)} | {m('low','psnr'):.2f} / {m('redcnn','psnr'):.2f} / {m('bm3d','psnr'):.2f} | "
-              f"{m('low','ssim'):.4f} / {m('redcnn','ssim'):.4f} / {m('bm3d','ssim'):.4f} | {m('redcnn','hu_shift'):+.2f} / {m('bm3d','hu_shift'):+.2f} |")
+              f"{m('low','ssim'):.4f} / {m('redcnn','ssim'):.4f} / {m('bm3d','ssim'):.4f} | {m('redcnn','hu_shift'):+.2f} / {m('bm3d','hu_shift'):+.2f} |"
+              + (f" {m('bm3d_estimated','psnr'):.2f} / {m('bm3d_estimated','ssim'):.4f} |" if args.estimated else ""))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"summary": summary, "slices": rows}, f, indent=1)
