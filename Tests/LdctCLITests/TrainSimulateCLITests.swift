@@ -21,7 +21,7 @@ struct TrainSimulateCLITests {
         #expect(try ldct("simulate", dir + "/nothing-here", "-o", dir + "/x", "--dose", "0.5", "--i0", "1e4").code == 2)
     }
 
-    @Test("a killed training run leaves its last checkpoint intact, and --resume continues from it")
+    @Test("a killed training run leaves its last checkpoint intact, and --resume continues from it (with its loss weighting)")
     func killAndResume() throws {
         let dir = scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -30,7 +30,8 @@ struct TrainSimulateCLITests {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try ldctBinary())
         process.arguments = ["train", "-o", run, "--normal", dir + "/normal", "--simulate-dose", "0.5", "--i0", "3e4",
-                             "--steps", "100000", "--width", "4", "--patch", "25", "--batch", "2", "--checkpoint-every", "1"]
+                             "--steps", "100000", "--width", "4", "--patch", "25", "--batch", "2", "--checkpoint-every", "1",
+                             "--noise-weight", "2"]
         process.standardError = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         try process.run()
@@ -47,6 +48,9 @@ struct TrainSimulateCLITests {
         #expect(step >= 3)
         let r = try ldct("train", "--resume", run, "--steps", String(step + 2))
         #expect(r.code == 0, "\(r.err)")
+        // The weighting chosen on the command line is part of the run (config.json) and of its resume.
+        #expect(r.err.contains("loss weighted by (20 HU / σ)^2"), "\(r.err)")
+        #expect(try String(contentsOfFile: run + "/config.json", encoding: .utf8).contains("\"noiseWeightPower\" : 2"))
         #expect(try SafeTensors.read(checkpoint).metadata["step"] == String(step + 2))
         let rows = try String(contentsOfFile: run + "/log.csv", encoding: .utf8).split(separator: "\n").dropFirst()
         #expect(rows.compactMap { Int($0.split(separator: ",")[0]) } == Array(1...(step + 2)))
