@@ -9,56 +9,53 @@ public enum Loss: String, Sendable, CaseIterable, Codable {
     /// `sampleWeights` (one per batch item), item b's terms are multiplied by its weight (the mean
     /// still divides by the element count, so weights of 1 give the unweighted loss exactly).
     public func evaluate(_ output: Tensor, _ target: Tensor, sampleWeights: [Float]? = nil) -> (loss: Double, gradient: Tensor) {
-        var (value, gradient): (Double, Tensor)
         switch self {
-        case .mse: (value, gradient) = Losses.mse(output, target)
-        case .l1: (value, gradient) = Losses.l1(output, target)
+        case .mse: return Losses.mse(output, target, sampleWeights: sampleWeights)
+        case .l1: return Losses.l1(output, target, sampleWeights: sampleWeights)
         }
-        guard let w = sampleWeights else { return (value, gradient) }
-        precondition(w.count == output.n, "\(w.count) sample weights for a batch of \(output.n)")
-        let per = output.count / max(output.n, 1)
-        // Per-item sums of the unweighted terms, recomputed in Double for the weighted value.
-        value = 0
-        for b in 0..<output.n {
-            var sum = 0.0
-            for i in b * per..<(b + 1) * per {
-                let d = Double(output.data[i] - target.data[i])
-                sum += self == .mse ? d * d : abs(d)
-                gradient.data[i] *= w[b]
-            }
-            value += Double(w[b]) * sum
-        }
-        return (value / Double(output.count), gradient)
     }
 }
 
 public enum Losses {
-    /// L = mean((y − t)²); dL/dy = 2(y − t)/n.
-    public static func mse(_ y: Tensor, _ t: Tensor) -> (loss: Double, gradient: Tensor) {
+    /// L = mean((y − t)²); dL/dy = 2(y − t)/n. With `sampleWeights`, item b's terms × w_b.
+    public static func mse(_ y: Tensor, _ t: Tensor, sampleWeights: [Float]? = nil) -> (loss: Double, gradient: Tensor) {
         precondition(y.shape == t.shape, "mse shapes \(y.shape) vs \(t.shape)")
         var g = Tensor(zeros: y.shape)
         let n = Float(y.count)
         var sum = 0.0
-        for i in 0..<y.count {
+        forEachItem(y, sampleWeights) { i, w in
             let d = y.data[i] - t.data[i]
-            sum += Double(d) * Double(d)
-            g.data[i] = 2 * d / n
+            sum += Double(w) * Double(d) * Double(d)
+            g.data[i] = 2 * d * w / n
         }
         return (sum / Double(y.count), g)
     }
 
-    /// L = mean|y − t|; dL/dy = sign(y − t)/n (0 where equal, as PyTorch).
-    public static func l1(_ y: Tensor, _ t: Tensor) -> (loss: Double, gradient: Tensor) {
+    /// L = mean|y − t|; dL/dy = sign(y − t)/n (0 where equal, as PyTorch). With `sampleWeights`,
+    /// item b's terms × w_b.
+    public static func l1(_ y: Tensor, _ t: Tensor, sampleWeights: [Float]? = nil) -> (loss: Double, gradient: Tensor) {
         precondition(y.shape == t.shape, "l1 shapes \(y.shape) vs \(t.shape)")
         var g = Tensor(zeros: y.shape)
         let n = Float(y.count)
         var sum = 0.0
-        for i in 0..<y.count {
+        forEachItem(y, sampleWeights) { i, w in
             let d = y.data[i] - t.data[i]
-            sum += Double(abs(d))
-            g.data[i] = d > 0 ? 1 / n : (d < 0 ? -1 / n : 0)
+            sum += Double(w) * Double(abs(d))
+            g.data[i] = d > 0 ? w / n : (d < 0 ? -w / n : 0)
         }
         return (sum / Double(y.count), g)
+    }
+
+    /// Calls `body(element index, weight of its batch item)` for every element; weight 1 without
+    /// weights (so the unweighted losses are unchanged bit for bit).
+    static func forEachItem(_ y: Tensor, _ weights: [Float]?, _ body: (Int, Float) -> Void) {
+        guard let weights else {
+            for i in 0..<y.count { body(i, 1) }
+            return
+        }
+        precondition(weights.count == y.n, "\(weights.count) sample weights for a batch of \(y.n)")
+        let per = y.count / max(y.n, 1)
+        for b in 0..<y.n { for i in b * per..<(b + 1) * per { body(i, weights[b]) } }
     }
 
     /// Softmax over the channel axis of [N, K, H, W] (numerically stable).

@@ -228,7 +228,7 @@ public final class Trainer {
         let sigmas = train.map(\.noiseSigma).sorted()
         if let lo = sigmas.first, let hi = sigmas.last {
             log(String(format: "noise of the training pairs (RMS of low − normal in the body): %.1f … %.1f HU, median %.1f", lo, hi, sigmas[sigmas.count / 2])
-                + (config.noiseWeightPower.map { String(format: "; loss weighted by (20 HU / σ)^%g", Double($0)) } ?? ""))
+                + (config.noiseWeightPower.map { String(format: "; loss weighted by (%g HU / σ)^%g", Double(TrainingConfig.noiseWeightReference), Double($0)) } ?? ""))
         }
         log("\(train.count) training slice pair(s) from \(seriesUIDs.count - validationSeries.count) series; \(validation.count) validation slice(s) from \(validationSeries.count) series")
     }

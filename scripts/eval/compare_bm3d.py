@@ -63,6 +63,20 @@ def metrics(ref, img, tissue):
     }
 
 
+def bm3d_cached(low_hu, sigma, cached):
+    """BM3D of a HU slice for noise sigma (HU), from/to the .npy cache file when given; returns
+    (image, seconds spent denoising). BM3D runs on HU scaled to [0, 1] over [-1024, 3071]."""
+    if cached and os.path.exists(cached):
+        return np.load(cached), 0.0
+    scale = 4096.0
+    t0 = time.time()
+    den = bm3d.bm3d((low_hu + 1024) / scale, sigma_psd=sigma / scale) * scale - 1024
+    if cached:
+        os.makedirs(os.path.dirname(cached), exist_ok=True)
+        np.save(cached, den)
+    return den, time.time() - t0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("normal")
@@ -86,30 +100,13 @@ def main():
         ref = normal[src][0]
         tissue = (ref > -60) & (ref < 160)
         sigma = float(np.std((low_hu - ref)[tissue]))
-        cached = os.path.join(args.cache, uid + ".npy") if args.cache else None
-        if cached and os.path.exists(cached):
-            den = np.load(cached)
-        else:
-            # BM3D on HU scaled to [0, 1] over [-1024, 3071] (its sigma in the same units).
-            scale = 4096.0
-            t0 = time.time()
-            den = bm3d.bm3d((low_hu + 1024) / scale, sigma_psd=sigma / scale) * scale - 1024
-            t_bm3d += time.time() - t0
-            if cached:
-                np.save(cached, den)
+        den, seconds = bm3d_cached(low_hu, sigma, os.path.join(args.cache, uid + ".npy") if args.cache else None)
+        t_bm3d += seconds
         row = {"slice": uid, "sigma_low": sigma}
         if args.estimated:
             est_sigma = float(estimate_sigma(low_hu))
-            cached = os.path.join(args.cache + "-estimated", uid + ".npy") if args.cache else None
-            if cached and os.path.exists(cached):
-                est = np.load(cached)
-            else:
-                t0 = time.time()
-                est = bm3d.bm3d((low_hu + 1024) / 4096.0, sigma_psd=est_sigma / 4096.0) * 4096.0 - 1024
-                t_bm3d += time.time() - t0
-                if cached:
-                    os.makedirs(os.path.dirname(cached), exist_ok=True)
-                    np.save(cached, est)
+            est, seconds = bm3d_cached(low_hu, est_sigma, os.path.join(args.cache + "-estimated", uid + ".npy") if args.cache else None)
+            t_bm3d += seconds
             row["sigma_estimated"] = est_sigma
         if args.restored == "-":
             continue
@@ -126,7 +123,7 @@ def main():
     methods = ("low", "redcnn", "bm3d") + (("bm3d_estimated",) if args.estimated else ())
     summary = {}
     for method in methods:
-        summary[method] = {k: float(np.nanmean([r[method][k] for r in rows])) for k in rows[0]["low"]}
+        summary[method] = {k: float(np.mean([r[method][k] for r in rows])) for k in rows[0]["low"]}
     print(f"{len(rows)} slices; BM3D {t_bm3d / len(rows):.1f} s/slice (0 when cached)")
     print("| method | PSNR (dB) | SSIM | RMSE (HU) | mean HU shift, tissue | noise σ in tissue (HU) |")
     print("|---|---|---|---|---|---|")
