@@ -233,6 +233,9 @@ extern "C" {
 int ldct_init(char *err, size_t errlen) {
     std::call_once(init_once, [] {
         OFLog::configure(OFLogger::FATAL_LOG_LEVEL);
+        // Files that passed through a system which did not know the attributes carry them as UN in
+        // an explicit-VR syntax (Modality "43\\54" instead of "CT"); read them as their dictionary VR.
+        dcmEnableUnknownVRConversion.set(OFTrue);
         DJDecoderRegistration::registerCodecs();
         DJLSDecoderRegistration::registerCodecs();
         DcmRLEDecoderRegistration::registerCodecs();

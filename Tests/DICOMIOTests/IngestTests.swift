@@ -17,6 +17,24 @@ struct TransferSyntaxTests {
         #expect(encoded.paddingMask == original.paddingMask, "padding masks differ")
     }
 
+    @Test("attributes stored with VR UN (explicit VR) read as their dictionary VRs")
+    func unknownVR() throws {
+        // encodings/explicit-un: every string attribute (Modality, UIDs, spacing, rescale, …)
+        // carried as UN, as a system that did not know them passes them on.
+        let original = try loadOnly(fixture("valid/s12-padding"))
+        let encoded = try loadOnly(fixture("encodings/explicit-un"))
+        #expect(encoded.info.modality == "CT")
+        #expect(encoded.info.seriesInstanceUID == original.info.seriesInstanceUID)
+        #expect(encoded.info.seriesDescription == original.info.seriesDescription)
+        #expect(encoded.info.pixelSpacing == original.info.pixelSpacing)
+        #expect(encoded.info.convolutionKernel == original.info.convolutionKernel)
+        #expect(encoded.info.slices.map(\.position) == original.info.slices.map(\.position))
+        #expect(encoded.info.slices.map(\.rescaleIntercept) == original.info.slices.map(\.rescaleIntercept))
+        #expect(encoded.info.dose == original.info.dose)
+        #expect(maxDifference(encoded.hu, original.hu) == 0)
+        #expect(encoded.paddingMask == original.paddingMask)
+    }
+
     @Test("multi-frame Enhanced CT decodes the same compressed", arguments: ["enhanced-jpeg-ls", "enhanced-j2k", "enhanced-rle"])
     func enhancedEncodings(_ encoding: String) throws {
         let original = try loadOnly(fixture("valid/enhanced"))
