@@ -63,8 +63,14 @@ public final class Node: @unchecked Sendable {
         }
         modelPath = path
         let model: REDCNN
-        do { model = try ModelFile.load(path).model } catch { throw NodeError.configuration(reason: "\(error)") }
-        restorer = StudyRestorer(model: model, modelLabel: (path as NSString).lastPathComponent, uidRoot: config.uidRoot)
+        let strength: RestoreStrength
+        do {
+            let (loaded, metadata) = try ModelFile.load(path)
+            model = loaded
+            strength = try RestoreStrength.resolve(config.strength, metadata: metadata, model: path)
+        } catch { throw NodeError.configuration(reason: "\(error)") }
+        restorer = StudyRestorer(model: model, modelLabel: (path as NSString).lastPathComponent, uidRoot: config.uidRoot,
+                                 strength: strength)
     }
 
     /// Starts the SCP on a background thread; returns once it is listening (or failed).

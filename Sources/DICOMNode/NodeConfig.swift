@@ -73,12 +73,14 @@ public struct NodeConfig: Codable, Sendable, Equatable {
     public var uidRoot: String?
     /// Patient names in the log (off: series UIDs and descriptions only).
     public var showPatient = false
+    /// Restore strength, as `ldct restore --strength` ("auto" or 0…2); nil: the model's default.
+    public var strength: String?
 
     enum CodingKeys: String, CodingKey {
         case ae, port, forward, model, spool, allow
         case seriesTimeout = "series_timeout", nonCT = "non_ct", spoolLimitMiB = "spool_limit_mib"
         case maxAssociations = "max_associations", retryBase = "retry_base", retryMax = "retry_max"
-        case keepSent = "keep_sent", uidRoot = "uid_root", showPatient = "show_patient"
+        case keepSent = "keep_sent", uidRoot = "uid_root", showPatient = "show_patient", strength
     }
 
     public init() {}
@@ -101,6 +103,7 @@ public struct NodeConfig: Codable, Sendable, Equatable {
         d.keepSent = try c.decodeIfPresent(Bool.self, forKey: .keepSent) ?? false
         d.uidRoot = try c.decodeIfPresent(String.self, forKey: .uidRoot)
         d.showPatient = try c.decodeIfPresent(Bool.self, forKey: .showPatient) ?? false
+        d.strength = try c.decodeIfPresent(String.self, forKey: .strength)
         self = d
     }
 
@@ -121,6 +124,7 @@ public struct NodeConfig: Codable, Sendable, Equatable {
         try c.encode(keepSent, forKey: .keepSent)
         try c.encodeIfPresent(uidRoot, forKey: .uidRoot)
         try c.encode(showPatient, forKey: .showPatient)
+        try c.encodeIfPresent(strength, forKey: .strength)
     }
 
     /// Reads a YAML file whose top level (or `node:` section) holds these keys.

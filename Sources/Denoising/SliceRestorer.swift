@@ -13,13 +13,42 @@ public final class SliceRestorer {
     /// HU fed to the network in place of padding / outside-field-of-view pixels (air), so the
     /// network sees no artificial −3024 HU edge; the original values are put back afterwards.
     public var paddingFillHU: Float = -1000
+    /// How much of the network's correction is kept (default: all of it, the network's output).
+    public var strength: RestoreStrength
 
-    public init(model: REDCNN) {
+    public init(model: REDCNN, strength: RestoreStrength = .fixed(1)) {
         self.model = model
+        self.strength = strength
+    }
+
+    /// What restoring one slice did: the strength used and the noise the network removed.
+    public struct Detail: Sendable, Equatable {
+        /// α of `input + α·(network − input)`.
+        public var alpha: Float
+        /// `NoiseEstimate.removed` (HU), when measured (under `auto`, or always with `measure`).
+        public var removedNoise: Float?
     }
 
     /// The restored slice. Padding pixels keep their original HU; the mask is carried over.
-    public func restore(_ image: SliceImage) -> SliceImage {
+    public func restore(_ image: SliceImage) -> SliceImage { restoreWithDetail(image).image }
+
+    /// The restored slice with the strength it got.
+    public func restoreWithDetail(_ image: SliceImage) -> (image: SliceImage, detail: Detail) {
+        let network = networkOutput(image)
+        var sigma: Float? = nil
+        if case .auto = strength {
+            sigma = NoiseEstimate.removed(input: image.hu, output: network.hu, rows: image.rows, columns: image.columns,
+                                          paddingMask: image.paddingMask)
+        }
+        let alpha = strength.alpha(removedNoise: sigma)
+        guard alpha != 1 else { return (network, Detail(alpha: 1, removedNoise: sigma)) }
+        var out = network
+        for i in out.hu.indices { out.hu[i] = image.hu[i] + alpha * (network.hu[i] - image.hu[i]) }
+        return (out, Detail(alpha: alpha, removedNoise: sigma))
+    }
+
+    /// The network's output for a slice, in HU (α = 1). Padding pixels keep their original HU.
+    public func networkOutput(_ image: SliceImage) -> SliceImage {
         let (h, w) = (image.rows, image.columns)
         let minimum = model.config.minimumInput
         // Slices smaller than the network's minimum are edge-padded, then cropped back.

@@ -17,6 +17,8 @@ public struct SeriesRestoreOutcome: Sendable {
     public var skipped = false
     /// Of `seconds`, the time spent in the network (the rest is scan, decode, encode, write).
     public var networkSeconds = 0.0
+    /// The strength α each written slice got, in slice order (all 1 without a strength setting).
+    public var alphas: [Float] = []
 }
 
 /// Progress of a restore run, for the command line's progress line.
@@ -49,6 +51,8 @@ public struct RestoreManifest: Codable, Sendable, Equatable {
         /// Folder name under OUT.
         public var folder: String
         public var modelFingerprint: String
+        /// `RestoreStrength.description` of the run; nil in manifests from before strengths (= "1").
+        public var strength: String?
         public var slices: Int
         /// File names (in `folder`) of the restored slices, in slice order.
         public var files: [String]
@@ -81,9 +85,10 @@ public struct RestoreManifest: Codable, Sendable, Equatable {
     }
 
     /// The entry for a source series, when it is complete with this model and its files exist.
-    public func complete(source: String, fingerprint: String, slices: Int, root: String) -> Entry? {
+    public func complete(source: String, fingerprint: String, strength: String = "1", slices: Int, root: String) -> Entry? {
         guard let e = series.first(where: { $0.sourceSeriesUID == source }), e.state == "complete",
-              e.modelFingerprint == fingerprint, e.slices == slices, e.files.count == slices else { return nil }
+              e.modelFingerprint == fingerprint, (e.strength ?? "1") == strength,
+              e.slices == slices, e.files.count == slices else { return nil }
         let folder = (root as NSString).appendingPathComponent(e.folder)
         for f in e.files where !FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent(f)) {
             return nil
@@ -106,18 +111,24 @@ public final class StudyRestorer {
     /// Shown in DerivationDescription (file name of the model, not a path).
     public let modelLabel: String
     public let fingerprint: String
+    public var strength: RestoreStrength { restorer.strength }
 
     public init(model: REDCNN, modelLabel: String, uidRoot: String? = nil,
-                transferSyntax: OutputTransferSyntax = .explicitLittle) {
-        restorer = SliceRestorer(model: model)
+                transferSyntax: OutputTransferSyntax = .explicitLittle, strength: RestoreStrength = .fixed(1)) {
+        restorer = SliceRestorer(model: model, strength: strength)
         self.modelLabel = modelLabel
         fingerprint = ModelFile.fingerprint(model)
+        // Same source + same weights + same strength → same UIDs: a re-run or a re-send replaces,
+        // never doubles; another strength is another derived series. (Strength 1 keeps the key of
+        // outputs written before strengths existed.)
+        let strengthKey = strength.isIdentity ? "" : "|strength " + strength.description
+        let strengthText = strength.isIdentity ? "" : ", strength \(strength)"
         writerOptions = SeriesWriterOptions(
             uidRoot: uidRoot,
-            // Same source + same weights → same UIDs: a re-run or a re-send replaces, never doubles.
-            deterministicKey: "redcnn|" + fingerprint,
-            seriesDescription: "{source} [RED-CNN]",
-            derivationDescription: "Noise reduced with RED-CNN (LowDoseCT, model \(modelLabel), fingerprint \(fingerprint))",
+            deterministicKey: "redcnn|" + fingerprint + strengthKey,
+            // Side by side in a PACS list, strengths must be told apart: "[RED-CNN auto]", "[RED-CNN 0.5]".
+            seriesDescription: "{source} [RED-CNN" + (strength.isIdentity ? "" : " " + strength.shortLabel) + "]",
+            derivationDescription: "Noise reduced with RED-CNN (LowDoseCT, model \(modelLabel), fingerprint \(fingerprint)\(strengthText))",
             transferSyntax: transferSyntax,
             imageComments: "Denoised by LowDoseCT RED-CNN; not the original acquisition")
     }
@@ -152,7 +163,7 @@ public final class StudyRestorer {
                                                outputSeriesUID: nil, slicesWritten: 0, slicesTotal: series.slices.count,
                                                clampedPixels: 0, errors: [], seconds: 0)
             if resume, let entry = manifest.complete(source: series.seriesInstanceUID, fingerprint: fingerprint,
-                                                     slices: series.slices.count, root: outputRoot) {
+                                                     strength: strength.description, slices: series.slices.count, root: outputRoot) {
                 outcome.outputSeriesUID = entry.outputSeriesUID
                 outcome.skipped = true
                 done += series.slices.count
@@ -174,9 +185,16 @@ public final class StudyRestorer {
                         let images = try PixelDecoder.decode(file: file, slices: Array(series.slices[index..<end]))
                         for (j, image) in images.enumerated() {
                             let t0 = DispatchTime.now().uptimeNanoseconds
-                            let restored = restorer.restore(image)
+                            let (restored, detail) = restorer.restoreWithDetail(image)
                             outcome.networkSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-                            let path = try session.write(index: index + j, image: restored)
+                            var overrides: [Tag: String] = [:]
+                            if !strength.isIdentity {
+                                // Per slice: the α it got (auto varies from slice to slice).
+                                overrides[.imageComments] = String(format: "Denoised by LowDoseCT RED-CNN at strength %.2f%@; not the original acquisition",
+                                                                   Double(detail.alpha), detail.removedNoise.map { String(format: " (removed noise %.1f HU)", Double($0)) } ?? "")
+                            }
+                            let path = try session.write(index: index + j, image: restored, overrides: overrides)
+                            outcome.alphas.append(detail.alpha)
                             files.append((path as NSString).lastPathComponent)
                             outcome.slicesWritten += 1
                             done += 1
@@ -199,7 +217,7 @@ public final class StudyRestorer {
             let complete = outcome.errors.isEmpty && outcome.slicesWritten == outcome.slicesTotal
             manifest.record(.init(sourceSeriesUID: series.seriesInstanceUID, outputSeriesUID: outcome.outputSeriesUID ?? "",
                                   folder: (folder as NSString).lastPathComponent, modelFingerprint: fingerprint,
-                                  slices: series.slices.count, files: files, state: complete ? "complete" : "failed",
+                                  strength: strength.isIdentity ? nil : strength.description, slices: series.slices.count, files: files, state: complete ? "complete" : "failed",
                                   errors: outcome.errors, finished: ISO8601DateFormatter().string(from: Date())))
             do { try manifest.save(root: outputRoot) } catch { outcome.errors.append("manifest not written: \(error)") }
             outcomes.append(outcome)

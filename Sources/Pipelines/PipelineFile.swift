@@ -121,7 +121,15 @@ public struct Pipeline: Sendable, Equatable {
             "model": Key(kind: .path, flag: "--model", role: .input), "uid_root": Key(kind: .string, flag: "--uid-root"),
             "transfer_syntax": Key(kind: .string, flag: "--transfer-syntax"), "threads": Key(kind: .int, flag: "--threads"),
             "report": Key(kind: .bool, flag: "--report"), "reference": Key(kind: .paths, flag: "--reference", role: .input),
-            "force": Key(kind: .bool, flag: "--force"),
+            "force": Key(kind: .bool, flag: "--force"), "strength": Key(kind: .string, flag: "--strength"),
+        ],
+        "tune": [
+            "model": Key(kind: .path, flag: "--model", role: .input),
+            "low": Key(kind: .paths, flag: "--low", required: true, role: .input),
+            "normal": Key(kind: .paths, flag: "--normal", required: true, role: .input),
+            "output": Key(kind: .path, flag: "--output", required: true, role: .output),
+            "knots": Key(kind: .int, flag: "--knots"), "max_strength": Key(kind: .double, flag: "--max-strength"),
+            "threads": Key(kind: .int, flag: "--threads"),
         ],
         "report": [
             "low": Key(kind: .paths, flag: "--low", required: true, role: .input),

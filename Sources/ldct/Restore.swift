@@ -40,6 +40,11 @@ struct Restore: ParsableCommand {
     @Flag(help: "Redo every series, even those OUT/manifest.json records as complete.")
     var force = false
 
+    @Option(help: ArgumentHelp(
+        "How much of the network's correction to keep: auto, or 0 (the input) … 1 (the network's output) … 2.",
+        discussion: "auto picks it per slice from the noise the network removed, through the curve tuned into the model (`ldct tune`); default: auto when the model has a curve (the bundled one has), else 1."))
+    var strength: String?
+
     func validate() throws {
         guard OutputTransferSyntax(rawValue: transferSyntax) != nil else {
             throw ValidationError("unknown transfer syntax '\(transferSyntax)'")
@@ -56,15 +61,23 @@ struct Restore: ParsableCommand {
             throw ExitCodes.nothingFound
         }
         let loaded: REDCNN
+        let metadata: [String: String]
         do {
-            loaded = try ModelFile.load(modelPath).model
+            (loaded, metadata) = try ModelFile.load(modelPath)
         } catch {
             printError("ldct restore: \(error)")
             throw ExitCodes.nothingFound
         }
+        let chosen: RestoreStrength
+        do { chosen = try RestoreStrength.resolve(strength, metadata: metadata, model: modelPath) } catch {
+            printError("ldct restore: \(error)")
+            throw ExitCode.validationFailure
+        }
         if model == nil { printError("ldct restore: default model \(modelPath)") }
+        if !chosen.isIdentity { printError("ldct restore: strength \(chosen)") }
         let restorer = StudyRestorer(model: loaded, modelLabel: (modelPath as NSString).lastPathComponent, uidRoot: uidRoot,
-                                     transferSyntax: OutputTransferSyntax(rawValue: transferSyntax) ?? .explicitLittle)
+                                     transferSyntax: OutputTransferSyntax(rawValue: transferSyntax) ?? .explicitLittle,
+                                     strength: chosen)
         let progress = ProgressLine()
         let summary = restorer.run(inputs, outputRoot: output, resume: !force) { p in
             progress.update(done: p.slicesDone, total: p.slicesTotal, elapsed: p.elapsed,
@@ -78,6 +91,10 @@ struct Restore: ParsableCommand {
             let status = s.errors.isEmpty && s.slicesWritten == s.slicesTotal ? "restored" : "FAILED"
             printError(String(format: "%@: \"%@\" %d/%d slices in %.1f s → %@", status, s.description, s.slicesWritten,
                               s.slicesTotal, s.seconds, s.outputDirectory))
+            if !chosen.isIdentity, let lo = s.alphas.min(), let hi = s.alphas.max() {
+                printError(lo == hi ? String(format: "  strength %.2f", Double(lo)) : String(format: "  strength %.2f … %.2f (median %.2f)",
+                           Double(lo), Double(hi), Double(s.alphas.sorted()[s.alphas.count / 2])))
+            }
             if s.clampedPixels > 0 { printError("  note: \(s.clampedPixels) pixel(s) clamped to the 16-bit range") }
             for e in s.errors { printError("  error: \(e)") }
         }

@@ -40,6 +40,15 @@ struct NodeTests {
         #expect(throws: NodeError.self) { try bad.validate() }
         try "node:\n  forward: [nonsense]\n".write(toFile: dir + "/bad.yaml", atomically: true, encoding: .utf8)
         #expect(throws: NodeError.self) { try NodeConfig.load(yaml: dir + "/bad.yaml") }
+        // Restore strength: a number or auto; auto needs a model with a tuned curve (the test model has none).
+        try "node:\n  forward: [A@h:1]\n  strength: 0.6\n".write(toFile: dir + "/s.yaml", atomically: true, encoding: .utf8)
+        var strong = try NodeConfig.load(yaml: dir + "/s.yaml")
+        #expect(strong.strength == "0.6")
+        strong.spool = dir + "/spool-s"
+        strong.model = smallModel
+        #expect(throws: Never.self) { try Node(config: strong) }
+        strong.strength = "auto"
+        #expect(throws: NodeError.self) { try Node(config: strong) }
     }
 
     @Test("worker: waits for the series timeout, restores, retries a refused destination with doubling backoff")

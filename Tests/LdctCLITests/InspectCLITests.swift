@@ -23,7 +23,9 @@ func ldctBinary() throws -> String {
 enum CLIError: Error { case notBuilt([String]) }
 
 @discardableResult
-func ldct(_ arguments: String...) throws -> (code: Int32, out: String, err: String) {
+func ldct(_ arguments: String...) throws -> (code: Int32, out: String, err: String) { try ldct(arguments) }
+
+func ldct(_ arguments: [String]) throws -> (code: Int32, out: String, err: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: try ldctBinary())
     process.arguments = arguments

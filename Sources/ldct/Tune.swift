@@ -1,0 +1,111 @@
+import ArgumentParser
+import ConvNet
+import DICOMIO
+import Denoising
+import Foundation
+
+struct Tune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Tune a model's automatic restore strength on paired low/normal-dose series.",
+        discussion: """
+            Pairs slices as `ldct train` does (Source Image Sequence, else frame of reference and
+            position; never file names), runs the network once per low-dose slice, and fits the curve
+            strength(removed noise) that maximises the mean PSNR against normal dose (window −160…240 HU).
+            Writes a copy of the model with the curve in its metadata: the weights are unchanged (same
+            fingerprint; PyTorch ignores the metadata), and `ldct restore` then uses `--strength auto`
+            by default. The model given is never written.
+            """)
+
+    @Option(help: "RED-CNN weights to tune (default: the bundled model).")
+    var model: String?
+
+    @Option(parsing: .upToNextOption, help: "Low-dose series (files or folders).")
+    var low: [String]
+
+    @Option(parsing: .upToNextOption, help: "Normal-dose series they pair with.")
+    var normal: [String]
+
+    @Option(name: .shortAndLong, help: "The tuned model to write (.safetensors).")
+    var output: String
+
+    @Option(help: "Knots of the curve (fewer when there are few slices: 6 slices per knot at least).")
+    var knots = 6
+
+    @Option(help: "Largest strength the curve may give (above 1 the correction is amplified).")
+    var maxStrength: Float = 1.5
+
+    @Option(help: "OpenBLAS threads (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        guard knots >= 1, knots <= 20 else { throw ValidationError("--knots must be within 1…20") }
+        guard maxStrength > 0, maxStrength <= 2 else { throw ValidationError("--max-strength must be within 0…2") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        let (a, b) = (URL(fileURLWithPath: output).standardizedFileURL.path, URL(fileURLWithPath: model ?? "").standardizedFileURL.path)
+        if model != nil, a == b { throw ValidationError("--output must not be the model itself (inputs are never written)") }
+    }
+
+    func run() throws {
+        DICOMFile.tuneAllocator()
+        if let threads { BLASThreads.set(threads) }
+        guard let modelPath = model ?? DefaultModel.locate() else {
+            printError("ldct tune: no --model given and the default model was not found")
+            throw ExitCodes.nothingFound
+        }
+        if URL(fileURLWithPath: output).standardizedFileURL.path == URL(fileURLWithPath: modelPath).standardizedFileURL.path {
+            printError("ldct tune: --output must not be the model itself (inputs are never written)")
+            throw ExitCode.validationFailure
+        }
+        let loaded: REDCNN
+        var metadata: [String: String]
+        do { (loaded, metadata) = try ModelFile.load(modelPath) } catch {
+            printError("ldct tune: \(error)")
+            throw ExitCodes.nothingFound
+        }
+        let lowScan = StudyScanner.scan(low), normalScan = StudyScanner.scan(normal)
+        for r in lowScan.rejected + normalScan.rejected { printError("skipped: \(r.file): \(r.reason)") }
+        let pairing = Pairing.pair(low: lowScan.series, normal: normalScan.series)
+        for u in pairing.unpaired { printError("unpaired: \(u.file): \(u.reason)") }
+        guard !pairing.pairs.isEmpty else {
+            printError("ldct tune: no low/normal-dose pairs found")
+            throw ExitCodes.nothingFound
+        }
+        let restorer = SliceRestorer(model: loaded)
+        let progress = ProgressLine()
+        var samples: [StrengthSample] = []
+        var errors = lowScan.errors.map { "\($0)" } + normalScan.errors.map { "\($0)" }
+        let start = Date()
+        for (i, pair) in pairing.pairs.enumerated() {
+            do {
+                let l = try PixelDecoder.decode(pair.low), n = try PixelDecoder.decode(pair.normal)
+                guard l.rows == n.rows, l.columns == n.columns else {
+                    throw DICOMError.inconsistentSeries(file: pair.low.file, reason: "\(l.columns)x\(l.rows) against normal dose \(n.columns)x\(n.rows)")
+                }
+                let network = restorer.networkOutput(l)
+                samples.append(StrengthTuner.sample(low: l, network: network.hu, normal: n))
+            } catch {
+                errors.append("\(error)")
+            }
+            progress.update(done: i + 1, total: pairing.pairs.count, elapsed: Date().timeIntervalSince(start), label: "tune")
+        }
+        progress.finish()
+        for e in errors { printError("error: \(e)") }
+        let fit: StrengthFit
+        do { fit = try StrengthTuner.fit(samples, knots: knots, maxAlpha: maxStrength) } catch {
+            printError("ldct tune: \(error)")
+            throw ExitCodes.nothingFound
+        }
+        let summary = String(format: "%d slices; mean PSNR input %.2f dB, network %.2f dB, tuned %.2f dB (best per slice %.2f dB)",
+                             fit.slices, fit.psnrInput, fit.psnrNetwork, fit.psnrTuned, fit.psnrOracle)
+        metadata[StrengthCurve.metadataKey] = fit.curve.description
+        metadata["strength_tuned_on"] = summary
+        do { try ModelFile.save(loaded, to: output, metadata: metadata) } catch {
+            printError("ldct tune: \(error)")
+            throw ExitCodes.internalError
+        }
+        printError("ldct tune: \(summary)")
+        print("strength curve (removed noise HU : strength): \(fit.curve)")
+        print("written: \(output) (fingerprint \(ModelFile.fingerprint(loaded)), weights unchanged)")
+        if !errors.isEmpty { throw ExitCodes.partialFailure }
+    }
+}

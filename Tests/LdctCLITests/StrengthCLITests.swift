@@ -1,0 +1,119 @@
+import ConvNet
+import DICOMIO
+import Denoising
+import Foundation
+import Testing
+
+@Suite("ldct tune and restore --strength (end to end)", .serialized)
+struct StrengthCLITests {
+    /// A 4-slice 128² phantom and its simulated 75 % and 50 % partners (8 pairs; noisier partners
+    /// at this pixel size leave too little contiguous soft tissue to measure the removed noise).
+    func pairs(in dir: String) throws -> (normal: String, low: [String]) {
+        #expect(try ldct("phantom", "-o", dir + "/normal", "--slices", "4", "--seed", "4", "--size", "128").code == 0)
+        var low: [String] = []
+        for dose in ["0.75", "0.5"] {
+            let out = dir + "/low-" + dose
+            #expect(try ldct("simulate", dir + "/normal", "-o", out, "--dose", dose, "--calibrate", "--seed", "2").code == 0)
+            low.append(out)
+        }
+        return (dir + "/normal", low)
+    }
+
+    /// A width-6 RED-CNN close to the identity (last layer scaled by 0.05): its output stays near
+    /// its input, so it "removes" a little of everything, as a weak denoiser would.
+    func nearIdentityModel(in dir: String) throws -> String {
+        let model = REDCNN(config: REDCNNConfig(width: 6), seed: 21)
+        for name in ["tconv5.weight", "tconv5.bias"] {
+            let v = try #require(model.layout.view(name))
+            for i in v.offset..<v.offset + v.count { model.parameters[i] *= 0.05 }
+        }
+        let path = dir + "/near-identity.safetensors"
+        try ModelFile.save(model, to: path)
+        return path
+    }
+
+    @Test("tune writes a copy with a strength curve and the same weights; restore then uses auto per slice, recorded in files and manifest")
+    func tuneThenRestore() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (normal, low) = try pairs(in: dir)
+        let base = try nearIdentityModel(in: dir)
+        let tuned = dir + "/tuned.safetensors"
+        let t = try ldct(["tune", "--model", base, "--low"] + low + ["--normal", normal, "-o", tuned, "--knots", "2"])
+        #expect(t.code == 0, "\(t.err)")
+        #expect(t.err.contains(" slices; mean PSNR input"), "\(t.err)")
+        let (original, _) = try ModelFile.load(base)
+        let (copy, meta) = try ModelFile.load(tuned)
+        #expect(ModelFile.fingerprint(copy) == ModelFile.fingerprint(original))
+        let curve = try StrengthCurve(parsing: try #require(meta[StrengthCurve.metadataKey]))
+        #expect((1...2).contains(curve.knots.count) && t.out.contains("strength curve"))
+        #expect(meta["strength_tuned_on"]?.contains("mean PSNR input") == true)
+
+        // restore with the tuned model: auto by default, α per slice in Image Comments, strength in
+        // the derivation description and the manifest.
+        let out = dir + "/out"
+        let r = try ldct("restore", low[1], "-o", out, "--model", tuned)
+        #expect(r.code == 0, "\(r.err)")
+        #expect(r.err.contains("strength auto("), "\(r.err)")
+        let series = try #require(StudyScanner.scan([out]).series.first)
+        #expect(series.seriesDescription?.hasSuffix("[RED-CNN auto]") == true, "\(series.seriesDescription ?? "")")
+        for slice in series.slices {
+            let ds = try DICOMFile(path: slice.file).dataset
+            #expect(ds.string(.imageComments)?.contains("at strength") == true)
+            #expect(ds.string(.derivationDescription)?.contains("strength auto(") == true)
+        }
+        let manifest = RestoreManifest.load(root: out)
+        #expect(manifest.series.first?.strength == "auto(\(curve))")
+
+        // Another strength is another derived series: redone (not skipped), new UIDs.
+        let again = try ldct("restore", low[1], "-o", out, "--model", tuned)
+        #expect(again.err.contains("done before"))
+        let plain = try ldct("restore", low[1], "-o", out, "--model", tuned, "--strength", "1")
+        #expect(plain.code == 0 && !plain.err.contains("done before"), "\(plain.err)")
+        let plainSeries = try #require(StudyScanner.scan([out]).series.first)
+        #expect(plainSeries.seriesInstanceUID != series.seriesInstanceUID)
+        #expect(plainSeries.seriesDescription?.hasSuffix("[RED-CNN]") == true)
+        #expect(RestoreManifest.load(root: out).series.first?.strength == nil)
+        // Strength 1 with a model that has no curve gives the UIDs restores always gave.
+        let old = dir + "/old"
+        #expect(try ldct("restore", low[1], "-o", old, "--model", base).code == 0)
+        #expect(StudyScanner.scan([old]).series.first?.seriesInstanceUID == plainSeries.seriesInstanceUID)
+    }
+
+    @Test("strength 0 writes the input's HU; a pipeline and the node config take strength")
+    func zeroStrength() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let input = fixtures + "/valid/u12"
+        let r = try ldct("restore", input, "-o", dir + "/zero", "--model", smallModel, "--strength", "0")
+        #expect(r.code == 0, "\(r.err)")
+        let a = try contents(input), b = try contents(dir + "/zero")
+        #expect(Set(a.values.map { $0 }) == Set(b.values.map { $0 }), "strength 0 changed pixels")
+        let yaml = dir + "/p.yaml"
+        try """
+            name: s
+            stages:
+              - restore: {inputs: ['\(input)'], output: '\(dir)/half', model: '\(smallModel)', strength: 0.5}
+            """.write(toFile: yaml, atomically: true, encoding: .utf8)
+        let p = try ldct("run", yaml)
+        #expect(p.code == 0, "\(p.err)")
+        #expect(p.err.contains("--strength 0.5"))
+    }
+
+    @Test("bad strengths and tune misuse are refused: exit 64, or 2 when nothing pairs")
+    func refusals() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let input = fixtures + "/valid/u12"
+        let auto = try ldct("restore", input, "-o", dir + "/a", "--model", smallModel, "--strength", "auto")
+        #expect(auto.code == 64 && auto.err.contains("no tuned strength curve"), "\(auto.err)")
+        let big = try ldct("restore", input, "-o", dir + "/b", "--model", smallModel, "--strength", "5")
+        #expect(big.code == 64 && big.err.contains("strength '5'"), "\(big.err)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/a") && !FileManager.default.fileExists(atPath: dir + "/b"))
+        let same = try ldct("tune", "--model", smallModel, "--low", input, "--normal", input, "-o", smallModel)
+        #expect(same.code == 64 && same.err.contains("must not be the model itself"), "\(same.err)")
+        let none = try ldct("tune", "--model", smallModel, "--low", fixtures + "/valid/u12", "--normal", fixtures + "/valid/s14", "-o", dir + "/t.safetensors")
+        #expect(none.code == 2, "\(none.err)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/t.safetensors"))
+    }
+}
