@@ -42,7 +42,7 @@ struct Restore: ParsableCommand {
 
     @Option(help: ArgumentHelp(
         "How much of the network's correction to keep: auto, or 0 (the input) … 1 (the network's output) … 2.",
-        discussion: "auto picks it per slice from the noise the network removed, through the curve tuned into the model (`ldct tune`); default: auto when the model has a curve (the bundled one has), else 1."))
+        discussion: "auto picks it per slice from the noise the network removed, through the curve tuned into the model (`ldct tune`); default: auto when the model has a curve, else 1 (the bundled model has none)."))
     var strength: String?
 
     func validate() throws {

@@ -15,7 +15,7 @@ scikit-image's estimate_sigma (wavelet median absolute deviation, Donoho & Johns
 image.
 
 Requirements: /opt/ldct-ref/bin/pip install bm3d pydicom scikit-image numpy
-Usage: compare_bm3d.py NORMAL_DIR LOW_DIR RESTORED_DIR [--json out.json] [--cache DIR] [--estimated]
+Usage: compare_bm3d.py NORMAL_DIR LOW_DIR RESTORED_DIR [--json out.json] [--cache DIR] [--estimated | --no-bm3d]
        compare_bm3d.py NORMAL_DIR LOW_DIR - --cache DIR     (BM3D only, filling the cache)
 BM3D results are cached per low-dose SOP Instance UID in --cache (they do not depend on the model).
 """
@@ -85,6 +85,7 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--cache")
     ap.add_argument("--estimated", action="store_true", help="also BM3D with sigma estimated from the low-dose slice")
+    ap.add_argument("--no-bm3d", action="store_true", help="RED-CNN against the low-dose input only (no BM3D rows)")
     args = ap.parse_args()
     normal, low = read_series(args.normal), read_series(args.low)
     restored = {} if args.restored == "-" else read_series(args.restored)
@@ -100,10 +101,11 @@ def main():
         ref = normal[src][0]
         tissue = (ref > -60) & (ref < 160)
         sigma = float(np.std((low_hu - ref)[tissue]))
-        den, seconds = bm3d_cached(low_hu, sigma, os.path.join(args.cache, uid + ".npy") if args.cache else None)
-        t_bm3d += seconds
         row = {"slice": uid, "sigma_low": sigma}
-        if args.estimated:
+        if not args.no_bm3d:
+            den, seconds = bm3d_cached(low_hu, sigma, os.path.join(args.cache, uid + ".npy") if args.cache else None)
+            t_bm3d += seconds
+        if args.estimated and not args.no_bm3d:
             est_sigma = float(estimate_sigma(low_hu))
             est, seconds = bm3d_cached(low_hu, est_sigma, os.path.join(args.cache + "-estimated", uid + ".npy") if args.cache else None)
             t_bm3d += seconds
@@ -111,8 +113,10 @@ def main():
         if args.restored == "-":
             continue
         red = restored_by_source[uid]
-        row.update({"low": metrics(ref, low_hu, tissue), "redcnn": metrics(ref, red, tissue), "bm3d": metrics(ref, den, tissue)})
-        if args.estimated:
+        row.update({"low": metrics(ref, low_hu, tissue), "redcnn": metrics(ref, red, tissue)})
+        if not args.no_bm3d:
+            row["bm3d"] = metrics(ref, den, tissue)
+        if args.estimated and not args.no_bm3d:
             row["bm3d_estimated"] = metrics(ref, est, tissue)
         rows.append(row)
     if args.restored == "-":
@@ -120,7 +124,9 @@ def main():
         return
     if not rows:
         sys.exit("no paired slices")
-    methods = ("low", "redcnn", "bm3d") + (("bm3d_estimated",) if args.estimated else ())
+    if args.no_bm3d:
+        args.estimated = False
+    methods = ("low", "redcnn") + (() if args.no_bm3d else ("bm3d",)) + (("bm3d_estimated",) if args.estimated else ())
     summary = {}
     for method in methods:
         summary[method] = {k: float(np.mean([r[method][k] for r in rows])) for k in rows[0]["low"]}
@@ -145,7 +151,7 @@ def main():
         band = [r for r in rows if lo <= r["sigma_low"] < hi]
         if not band:
             continue
-        m = lambda method, key: float(np.mean([r[method][key] for r in band]))
+        m = lambda method, key: float(np.mean([r[method][key] for r in band])) if method in band[0] else float("nan")
         label = f"{lo}–{hi:.0f}" if hi < 1e9 else f"≥ {lo}"
         print(f"| {label} | {len(band)} | {m('low','psnr'):.2f} / {m('redcnn','psnr'):.2f} / {m('bm3d','psnr'):.2f} | "
               f"{m('low','ssim'):.4f} / {m('redcnn','ssim'):.4f} / {m('bm3d','ssim'):.4f} | {m('redcnn','hu_shift'):+.2f} / {m('bm3d','hu_shift'):+.2f} |"
