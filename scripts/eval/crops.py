@@ -51,13 +51,14 @@ def main():
     draw = ImageDraw.Draw(sheet)
     for i, (sigma, uid, low_hu, ref, red) in enumerate(chosen):
         bm = np.load(f"{args.cache}/{uid}.npy")
+        c = min(s, *ref.shape)  # a slice smaller than the crop is shown whole, scaled to the tile
         centre = np.argwhere((ref > -60) & (ref < 160))  # centred on the soft tissue
-        cy, cx = centre.mean(axis=0).astype(int)
-        y0 = int(np.clip(cy - s // 2, 0, ref.shape[0] - s))
-        x0 = int(np.clip(cx - s // 2, 0, ref.shape[1] - s))
+        cy, cx = centre.mean(axis=0).astype(int) if len(centre) else (ref.shape[0] // 2, ref.shape[1] // 2)
+        y0 = int(np.clip(cy - c // 2, 0, ref.shape[0] - c))
+        x0 = int(np.clip(cx - c // 2, 0, ref.shape[1] - c))
         y = i * (tile + label_h)
         for j, img in enumerate([ref, low_hu, red, bm]):
-            crop = window(img[y0:y0 + s, x0:x0 + s])
+            crop = window(img[y0:y0 + c, x0:x0 + c])
             sheet.paste(Image.fromarray(crop).resize((tile, tile), Image.NEAREST), (j * tile, y + label_h))
             text = names[j] + (f", sigma {sigma:.0f} HU" if j == 1 else "")
             draw.text((j * tile + 4, y + 3), text, fill=255)
