@@ -81,6 +81,9 @@ public struct SeriesReport: Codable, Sendable, Equatable {
     public var restoredSeriesUID: String?
     public var normalSeriesUID: String?
     public var description: String
+    /// What was done to the restored series: its Derivation Description (model, fingerprint,
+    /// strength), as the restore wrote it; nil when it has none.
+    public var restoration: String? = nil
     public var convolutionKernel: String?
     public var sliceThickness: Double?
     public var pixelSpacing: [Double]?

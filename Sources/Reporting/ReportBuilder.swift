@@ -207,9 +207,12 @@ public struct ReportBuilder {
         let noiseLow = rms(\.noiseLow), noiseRestored = rms(\.noiseRestored)
         var factor: Double?
         if let a = noiseLow, let b = noiseRestored, b > 0 { factor = (a / b) * (a / b) }
+        // The restore's own account (model, fingerprint, strength) from the first restored file.
+        let restoration = restored?.slices.first.flatMap { try? DICOMFile(path: $0.file).dataset.string(.derivationDescription) }
         return SeriesReport(
             lowSeriesUID: series.seriesInstanceUID, restoredSeriesUID: restored?.seriesInstanceUID,
             normalSeriesUID: normal?.seriesInstanceUID, description: series.seriesDescription ?? "",
+            restoration: restoration.flatMap { $0.isEmpty ? nil : $0 },
             convolutionKernel: series.convolutionKernel, sliceThickness: series.sliceThickness, pixelSpacing: series.pixelSpacing,
             rows: series.rows, columns: series.columns, slices: rows.count,
             slicesWithNormal: rows.filter { $0.normalSOPInstanceUID != nil }.count,

@@ -110,7 +110,9 @@ public enum ReportWriter {
         var h = "<h2>Series \(index + 1): \(esc(s.description.isEmpty ? "(no description)" : s.description))</h2>"
         let facts = [s.convolutionKernel.map { "kernel \(esc($0))" }, s.sliceThickness.map { String(format: "%.2g mm slices", $0) },
                      "\(s.columns)×\(s.rows)", "\(s.slices) slice(s) compared", s.slicesWithNormal > 0 ? "\(s.slicesWithNormal) with normal dose" : "no normal dose"]
-        h += "<p class=\"sub\">\(facts.compactMap { $0 }.joined(separator: " · "))</p><div class=\"cards\">"
+        h += "<p class=\"sub\">\(facts.compactMap { $0 }.joined(separator: " · "))</p>"
+        if let r = s.restoration { h += "<p class=\"sub\">Restored: \(esc(r))</p>" }
+        h += "<div class=\"cards\">"
         // Noise.
         if let a = s.noiseLow, let b = s.noiseRestored, a > 0 {
             h += card("Noise σ (uniform tissue)", String(format: "%.1f → %.1f HU", a, b),

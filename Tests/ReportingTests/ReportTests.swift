@@ -76,12 +76,16 @@ struct ReportTests {
         for key in ["lowSOPInstanceUID", "psnrLow", "psnrRestored", "ssimLow", "ssimRestored", "rmseLow", "rmseRestored"] {
             #expect(slices.allSatisfy { $0[key] != nil }, "missing \(key)")
         }
+        // What was done to the restored series, as the restore recorded it.
+        let series = try #require((json["series"] as? [[String: Any]])?.first)
+        #expect((series["restoration"] as? String)?.hasPrefix("Noise reduced with RED-CNN") == true, "\(series["restoration"] ?? "none")")
         let conventions = try #require(json["conventions"] as? [String: Any])
         #expect(conventions["dataRange"] as? Double == 400 && conventions["clipLow"] as? Double == -160)
         let csv = try String(contentsOfFile: out + "/slices.csv", encoding: .utf8).split(separator: "\n")
         #expect(csv.count == 4 && csv[0].hasPrefix("series,lowSOPInstanceUID"))
         let html = try String(contentsOfFile: out + "/report.html", encoding: .utf8)
         #expect(html.contains("data:image/png;base64,") && html.contains("<svg"))
+        #expect(html.contains("Restored: Noise reduced with RED-CNN"))
         #expect(!html.contains("src=\"http") && !html.contains("<script"), "self-contained, no script")
         #expect(!html.contains("PatientName"))
     }
