@@ -6,8 +6,8 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List the CT series in files and folders, with geometry, dose and HU statistics.",
         discussion: """
-            Folders are searched recursively; file names do not matter. Non-CT objects and
-            non-DICOM files are listed as rejected; broken CT files are listed as errors and make
+            Folders are searched recursively; file names do not matter. Non-CT objects and \
+            non-DICOM files are listed as rejected; broken CT files are listed as errors and make \
             the exit code 1. Patient name and ID are shown only with --show-patient.
             """)
 

@@ -12,7 +12,7 @@ struct LDCT: ParsableCommand {
         commandName: "ldct",
         abstract: "Restore low-dose CT studies with RED-CNN.",
         discussion: """
-            Exit codes: 0 success; 1 finished, but some files or series failed (see the summary);
+            Exit codes: 0 success; 1 finished, but some files or series failed (see the summary); \
             2 nothing usable found (no CT slice); 64 bad command line; 70 internal error.
             """,
         version: version,

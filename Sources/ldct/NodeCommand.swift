@@ -8,10 +8,10 @@ struct NodeCommand: ParsableCommand {
         commandName: "node",
         abstract: "DICOM node: receive CT series (C-STORE), restore them, send the restored series on.",
         discussion: """
-            Received instances are written to the spool (fsynced) before success is answered; a series
-            counts as complete --series-timeout seconds after its last instance; it is then restored
-            and C-STOREd to every --forward destination, with retries (backoff) that survive restarts.
-            Output UIDs derive from the source and the model, so a resend replaces, never doubles.
+            Received instances are written to the spool (fsynced) before success is answered; a series \
+            counts as complete --series-timeout seconds after its last instance; it is then restored \
+            and C-STOREd to every --forward destination, with retries (backoff) that survive restarts. \
+            Output UIDs derive from the source and the model, so a resend replaces, never doubles. \
             `ldct node --status --spool DIR` prints the queue. docs/node.md explains deployment.
             """)
 

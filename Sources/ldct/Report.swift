@@ -7,9 +7,9 @@ struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Dose-comparison report: low dose vs restored (vs normal dose) as HTML, JSON and CSV.",
         discussion: """
-            Pairs low ↔ restored through Source Image Sequence and low ↔ normal through Source Image
-            Sequence or frame of reference and slice position. Writes OUT/report.html (self-contained),
-            OUT/report.json (docs/report-schema.md) and OUT/slices.csv. Slices without a partner are
+            Pairs low ↔ restored through Source Image Sequence and low ↔ normal through Source Image \
+            Sequence or frame of reference and slice position. Writes OUT/report.html (self-contained), \
+            OUT/report.json (docs/report-schema.md) and OUT/slices.csv. Slices without a partner are \
             listed, never fatal.
             """)
 

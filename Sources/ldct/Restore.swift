@@ -8,8 +8,8 @@ struct Restore: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Restore low-dose CT series with RED-CNN into derived DICOM series.",
         discussion: """
-            Every CT series found under the inputs becomes one derived series in its own folder under
-            OUT (SourceImageSequence on every file; inputs are never written). Output UIDs derive
+            Every CT series found under the inputs becomes one derived series in its own folder under \
+            OUT (SourceImageSequence on every file; inputs are never written). Output UIDs derive \
             from the source UIDs and the model's weights, so a re-run writes identical files.
             """)
 

@@ -6,9 +6,9 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a declarative pipeline (YAML): stages such as phantom, simulate, restore, train, report.",
         discussion: """
-            Each stage is the ldct subcommand of the same name with the same options (YAML keys in
-            snake_case). The whole file is checked before anything runs: unknown stages or keys,
-            wrong types, missing required options, inputs that neither exist nor are made by an
+            Each stage is the ldct subcommand of the same name with the same options (YAML keys in \
+            snake_case). The whole file is checked before anything runs: unknown stages or keys, \
+            wrong types, missing required options, inputs that neither exist nor are made by an \
             earlier stage. Relative paths are relative to the pipeline file. See docs/pipelines.md.
             """)
 

@@ -35,9 +35,9 @@ struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Simulate a lower dose: add projection-domain quantum noise to every CT series.",
         discussion: """
-            For dose fraction F each ray gets noise of variance (1/F − 1)·e^p/I0 (p: its line integral,
-            I0: full-dose photons per ray), reconstructed by filtered back-projection and added to the
-            image. --calibrate picks I0 from each series' own noise so that the result has the noise
+            For dose fraction F each ray gets noise of variance (1/F − 1)·e^p/I0 (p: its line integral, \
+            I0: full-dose photons per ray), reconstructed by filtered back-projection and added to the \
+            image. --calibrate picks I0 from each series' own noise so that the result has the noise \
             dose F would give. Dose tags (CTDIvol, mA, mAs) are scaled by F. Same seed → same pixels and UIDs.
             """)
 

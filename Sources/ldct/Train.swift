@@ -8,10 +8,10 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train RED-CNN on paired low-/normal-dose CT (or on normal dose with simulated low dose).",
         discussion: """
-            Pairs: a low-dose slice derived from a normal-dose one pairs through its Source Image
-            Sequence; otherwise by frame of reference (study when absent) and position. Never by file
-            name. The run folder holds config.json, log.csv, checkpoint.safetensors (weights, Adam
-            state, step, RNG state; written atomically), model.safetensors and loss.svg.
+            Pairs: a low-dose slice derived from a normal-dose one pairs through its Source Image \
+            Sequence; otherwise by frame of reference (study when absent) and position. Never by file \
+            name. The run folder holds config.json, log.csv, checkpoint.safetensors (weights, Adam \
+            state, step, RNG state; written atomically), model.safetensors and loss.svg. \
             `ldct train --resume RUN [--steps N]` continues bit-identically on the same machine.
             """)
 

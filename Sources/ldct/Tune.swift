@@ -8,11 +8,11 @@ struct Tune: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Tune a model's automatic restore strength on paired low/normal-dose series.",
         discussion: """
-            Pairs slices as `ldct train` does (Source Image Sequence, else frame of reference and
-            position; never file names), runs the network once per low-dose slice, and fits the curve
-            strength(removed noise) that maximises the mean PSNR against normal dose (window −160…240 HU).
-            Writes a copy of the model with the curve in its metadata: the weights are unchanged (same
-            fingerprint; PyTorch ignores the metadata), and `ldct restore` then uses `--strength auto`
+            Pairs slices as `ldct train` does (Source Image Sequence, else frame of reference and \
+            position; never file names), runs the network once per low-dose slice, and fits the curve \
+            strength(removed noise) that maximises the mean PSNR against normal dose (window −160…240 HU). \
+            Writes a copy of the model with the curve in its metadata: the weights are unchanged (same \
+            fingerprint; PyTorch ignores the metadata), and `ldct restore` then uses `--strength auto` \
             by default. The model given is never written.
             """)
 
