@@ -15,7 +15,7 @@ scikit-image's estimate_sigma (wavelet median absolute deviation, Donoho & Johns
 image.
 
 Requirements: /opt/ldct-ref/bin/pip install bm3d pydicom scikit-image numpy
-Usage: compare_bm3d.py NORMAL_DIR LOW_DIR RESTORED_DIR [--json out.json] [--cache DIR] [--estimated | --no-bm3d]
+Usage: compare_bm3d.py NORMAL_DIR LOW_DIR RESTORED_DIR [--json out.json] [--cache DIR] [--estimated] [--measured REPORT_JSON] | --no-bm3d]
        compare_bm3d.py NORMAL_DIR LOW_DIR - --cache DIR     (BM3D only, filling the cache)
 BM3D results are cached per low-dose SOP Instance UID in --cache (they do not depend on the model).
 """
@@ -86,12 +86,18 @@ def main():
     ap.add_argument("--cache")
     ap.add_argument("--estimated", action="store_true", help="also BM3D with sigma estimated from the low-dose slice")
     ap.add_argument("--no-bm3d", action="store_true", help="RED-CNN against the low-dose input only (no BM3D rows)")
+    ap.add_argument("--measured", metavar="REPORT_JSON",
+                    help="also BM3D with the σ `ldct report` measured in uniform soft-tissue squares of each low-dose slice (noiseLow)")
     args = ap.parse_args()
     normal, low = read_series(args.normal), read_series(args.low)
     restored = {} if args.restored == "-" else read_series(args.restored)
     if args.cache:
         os.makedirs(args.cache, exist_ok=True)
     restored_by_source = {src: hu for hu, src in restored.values() if src}
+    measured = {}
+    if args.measured:
+        with open(args.measured) as f:
+            measured = {s["lowSOPInstanceUID"]: s["noiseLow"] for s in json.load(f)["slices"] if s.get("noiseLow")}
     rows = []
     t_bm3d = 0.0
     for uid, (low_hu, src) in sorted(low.items()):
@@ -110,6 +116,10 @@ def main():
             est, seconds = bm3d_cached(low_hu, est_sigma, os.path.join(args.cache + "-estimated", uid + ".npy") if args.cache else None)
             t_bm3d += seconds
             row["sigma_estimated"] = est_sigma
+        if uid in measured and not args.no_bm3d:
+            meas, seconds = bm3d_cached(low_hu, measured[uid], os.path.join(args.cache + "-measured", uid + ".npy") if args.cache else None)
+            t_bm3d += seconds
+            row["sigma_measured"] = measured[uid]
         if args.restored == "-":
             continue
         red = restored_by_source[uid]
@@ -118,6 +128,8 @@ def main():
             row["bm3d"] = metrics(ref, den, tissue)
         if args.estimated and not args.no_bm3d:
             row["bm3d_estimated"] = metrics(ref, est, tissue)
+        if "sigma_measured" in row:
+            row["bm3d_measured"] = metrics(ref, meas, tissue)
         rows.append(row)
     if args.restored == "-":
         print(f"BM3D cache filled in {t_bm3d:.0f} s")
@@ -127,6 +139,8 @@ def main():
     if args.no_bm3d:
         args.estimated = False
     methods = ("low", "redcnn") + (() if args.no_bm3d else ("bm3d",)) + (("bm3d_estimated",) if args.estimated else ())
+    if rows and all("bm3d_measured" in r for r in rows):
+        methods += ("bm3d_measured",)
     summary = {}
     for method in methods:
         summary[method] = {k: float(np.mean([r[method][k] for r in rows])) for k in rows[0]["low"]}
@@ -134,7 +148,8 @@ def main():
     print("| method | PSNR (dB) | SSIM | RMSE (HU) | mean HU shift, tissue | noise σ in tissue (HU) |")
     print("|---|---|---|---|---|---|")
     names = {"low": "low-dose input", "redcnn": "RED-CNN (LowDoseCT default)", "bm3d": "BM3D (true σ)",
-             "bm3d_estimated": "BM3D (σ estimated from the image)"}
+             "bm3d_estimated": "BM3D (σ estimated from the image)",
+             "bm3d_measured": "BM3D (σ measured in uniform tissue, ldct report)"}
     for m in methods:
         s = summary[m]
         print(f"| {names[m]} | {s['psnr']:.2f} | {s['ssim']:.4f} | {s['rmse']:.1f} | {s['hu_shift']:+.2f} | {s['noise']:.1f} |")
