@@ -159,15 +159,26 @@ public final class Node: @unchecked Sendable {
         let outcome = summary.series.first
         record.description = outcome?.description
         let manifest = RestoreManifest.load(root: out)
-        if let outcome, outcome.errors.isEmpty, outcome.slicesWritten + (outcome.skipped ? outcome.slicesTotal : 0) == outcome.slicesTotal,
-           let entry = manifest.series.first(where: { $0.sourceSeriesUID == outcome.sourceSeriesUID }), entry.state == "complete" {
+        let entry = outcome.flatMap { o in manifest.series.first { $0.sourceSeriesUID == o.sourceSeriesUID } }
+        // Every received instance must be restored: a file the scan could not read (it is then not
+        // part of the series at all) counts as much as one whose pixels failed to decode.
+        let restoredCount = entry?.files.count ?? 0
+        let problems = (outcome?.errors ?? []) + summary.errors.map { "\($0)" } + summary.rejected.map { "\($0.file): \($0.reason)" }
+        let complete = outcome.map { $0.errors.isEmpty && $0.slicesWritten + ($0.skipped ? $0.slicesTotal : 0) == $0.slicesTotal } ?? false
+            && entry?.state == "complete" && problems.isEmpty && restoredCount >= record.received
+        // With send_partial, a series some of whose instances failed still goes out with the rest.
+        let partial = !complete && config.sendPartial && restoredCount > 0
+        if let outcome, let entry, complete || partial {
             let files = entry.files.map { entry.folder + "/" + $0 }
             if files != record.restoredFiles { record.deliveries = [:] }
             record.restoredFiles = files
             record.restoredFolder = out
             record.restoredUpTo = newest
             record.state = .restored
-            record.error = nil
+            record.error = partial
+                ? "partial: \(max(record.received - files.count, 1)) of \(max(record.received, files.count)) instance(s) not restored: "
+                    + (problems.first ?? "fewer restored than received")
+                : nil
             for d in config.forward where record.deliveries[d.key] == nil { record.deliveries[d.key] = Delivery() }
             var patient = ""
             if config.showPatient, let info = StudyScanner.scan([spool.incoming + "/" + series]).series.first {
@@ -175,8 +186,10 @@ public final class Node: @unchecked Sendable {
             }
             NodeLog.line(String(format: "series %@: restored %d instance(s) in %.1f s (\"%@\"%@)", short(series), files.count,
                                 outcome.seconds, outcome.description, patient))
+            if let e = record.error { NodeLog.line("series \(short(series)): \(e); sending the restored instances (send_partial)") }
         } else {
-            let why = (outcome?.errors.first) ?? summary.errors.first.map { "\($0)" } ?? "no CT series in the received files"
+            let why = problems.first ?? (outcome == nil ? "no CT series in the received files"
+                : "\(restoredCount) of \(record.received) received instance(s) restored")
             record.state = .failed
             record.error = why
             record.restoredUpTo = newest

@@ -75,12 +75,15 @@ public struct NodeConfig: Codable, Sendable, Equatable {
     public var showPatient = false
     /// Restore strength, as `ldct restore --strength` ("auto" or 0…2); nil: the model's default.
     public var strength: String?
+    /// When some received instances of a series cannot be restored (corrupt files): send the
+    /// instances that were restored, with the failure in the log and --status (false: send nothing).
+    public var sendPartial = false
 
     enum CodingKeys: String, CodingKey {
         case ae, port, forward, model, spool, allow
         case seriesTimeout = "series_timeout", nonCT = "non_ct", spoolLimitMiB = "spool_limit_mib"
         case maxAssociations = "max_associations", retryBase = "retry_base", retryMax = "retry_max"
-        case keepSent = "keep_sent", uidRoot = "uid_root", showPatient = "show_patient", strength
+        case keepSent = "keep_sent", uidRoot = "uid_root", showPatient = "show_patient", strength, sendPartial = "send_partial"
     }
 
     public init() {}
@@ -104,6 +107,7 @@ public struct NodeConfig: Codable, Sendable, Equatable {
         d.uidRoot = try c.decodeIfPresent(String.self, forKey: .uidRoot)
         d.showPatient = try c.decodeIfPresent(Bool.self, forKey: .showPatient) ?? false
         d.strength = try c.decodeIfPresent(String.self, forKey: .strength)
+        d.sendPartial = try c.decodeIfPresent(Bool.self, forKey: .sendPartial) ?? false
         self = d
     }
 
@@ -125,6 +129,7 @@ public struct NodeConfig: Codable, Sendable, Equatable {
         try c.encodeIfPresent(uidRoot, forKey: .uidRoot)
         try c.encode(showPatient, forKey: .showPatient)
         try c.encodeIfPresent(strength, forKey: .strength)
+        try c.encode(sendPartial, forKey: .sendPartial)
     }
 
     /// Reads a YAML file whose top level (or `node:` section) holds these keys.

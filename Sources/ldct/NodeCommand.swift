@@ -29,6 +29,7 @@ struct NodeCommand: ParsableCommand {
     @Option(help: "First retry delay after a failed send, seconds (doubles up to --retry-max).") var retryBase: Double?
     @Option(help: "Longest retry delay, seconds.") var retryMax: Double?
     @Flag(help: "Keep received and restored files after every destination has them.") var keepSent = false
+    @Flag(help: "Send the restored instances of a series even when some of its files could not be restored.") var sendPartial = false
     @Flag(help: "Name the patient in the log lines (off: series UIDs and descriptions only).") var showPatient = false
     @Flag(help: "Print the spool's queue and exit.") var status = false
 
@@ -57,6 +58,7 @@ struct NodeCommand: ParsableCommand {
             if let retryBase { cfg.retryBase = retryBase }
             if let retryMax { cfg.retryMax = retryMax }
             if keepSent { cfg.keepSent = true }
+            if sendPartial { cfg.sendPartial = true }
             if showPatient { cfg.showPatient = true }
             DICOMFile.tuneAllocator()
             let node = try Node(config: cfg)

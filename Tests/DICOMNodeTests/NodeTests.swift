@@ -43,7 +43,9 @@ struct NodeTests {
         // Restore strength: a number or auto; auto needs a model with a tuned curve (the test model has none).
         try "node:\n  forward: [A@h:1]\n  strength: 0.6\n".write(toFile: dir + "/s.yaml", atomically: true, encoding: .utf8)
         var strong = try NodeConfig.load(yaml: dir + "/s.yaml")
-        #expect(strong.strength == "0.6")
+        #expect(strong.strength == "0.6" && !strong.sendPartial)
+        try "node:\n  forward: [A@h:1]\n  send_partial: true\n".write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
+        #expect(try NodeConfig.load(yaml: dir + "/p.yaml").sendPartial)
         strong.spool = dir + "/spool-s"
         strong.model = smallModel
         #expect(throws: Never.self) { try Node(config: strong) }
@@ -89,6 +91,41 @@ struct NodeTests {
         #expect(abs(try #require(second.nextAttempt).timeIntervalSince(first.addingTimeInterval(1)) - 20) < 1, "doubled")
         let status = try Node.status(spool: config.spool)
         #expect(status.contains("restored") && status.contains("2 failed"))
+    }
+
+    @Test("one corrupt instance in a series: nothing is sent by default; with send_partial the restored rest goes out, the failure recorded")
+    func partialSeries() throws {
+        let dir = temporary()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let source = root + "/Tests/Fixtures/dicom/valid/u12"
+        let series = try #require(StudyScanner.scan([source]).series.first)
+        for sendPartial in [false, true] {
+            var config = NodeConfig()
+            config.spool = dir + "/spool-\(sendPartial)"
+            config.model = smallModel
+            config.forward = [Destination(ae: "NOBODY", host: "127.0.0.1", port: 9)]   // discard port: nothing listens
+            config.seriesTimeout = 0
+            config.sendPartial = sendPartial
+            let node = try Node(config: config)
+            let folder = config.spool + "/incoming/" + series.seriesInstanceUID
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            for (i, slice) in series.slices.enumerated() {
+                var data = try Data(contentsOf: URL(fileURLWithPath: slice.file))
+                if i == 1 { data = data.prefix(data.count - 3000) }   // pixel data cut short
+                try data.write(to: URL(fileURLWithPath: folder + "/\(i).dcm"))
+            }
+            node.tick(now: Date().addingTimeInterval(5))
+            let record = try #require(node.spool.record(series.seriesInstanceUID))
+            if sendPartial {
+                #expect(record.state == .restored, "\(record)")
+                #expect(record.restoredFiles.count == series.slices.count - 1)
+                #expect(record.error?.hasPrefix("partial: 1 of \(series.slices.count) instance(s) not restored") == true, "\(record.error ?? "")")
+                #expect(record.deliveries["NOBODY@127.0.0.1:9"]?.attempts == 1, "the restored part was offered to the destination")
+                #expect(try Node.status(spool: config.spool).contains("error: partial"))
+            } else {
+                #expect(record.state == .failed && record.deliveries.isEmpty, "\(record)")
+            }
+        }
     }
 
     @Test("malformed received files: the series is marked failed with the reason, nothing is sent, the worker goes on")
