@@ -25,7 +25,7 @@ public final class SliceRestorer {
     public struct Detail: Sendable, Equatable {
         /// α of `input + α·(network − input)`.
         public var alpha: Float
-        /// `NoiseEstimate.removed` (HU), when measured (under `auto`, or always with `measure`).
+        /// `NoiseEstimate.removed` (HU), when measured (under `auto`).
         public var removedNoise: Float?
     }
 

@@ -99,7 +99,11 @@ struct Tune: ParsableCommand {
                              fit.slices, fit.psnrInput, fit.psnrNetwork, fit.psnrTuned, fit.psnrOracle)
         metadata[StrengthCurve.metadataKey] = fit.curve.description
         metadata["strength_tuned_on"] = summary
-        do { try ModelFile.save(loaded, to: output, metadata: metadata) } catch {
+        do {
+            try FileManager.default.createDirectory(atPath: (output as NSString).deletingLastPathComponent.isEmpty ? "." : (output as NSString).deletingLastPathComponent,
+                                                    withIntermediateDirectories: true)
+            try ModelFile.save(loaded, to: output, metadata: metadata)
+        } catch {
             printError("ldct tune: \(error)")
             throw ExitCodes.internalError
         }
