@@ -38,7 +38,7 @@ let package = Package(
         // Tensors, im2col convolution layers with backward passes, losses, Adam, safetensors.
         .target(name: "ConvNet", dependencies: ["COpenBLAS"]),
         // RED-CNN, normalisation, whole-slice restore in bounded memory.
-        .target(name: "Denoising", dependencies: ["ConvNet", "DICOMIO"]),
+        .target(name: "Denoising", dependencies: ["ConvNet", "DICOMIO", "ImageQuality"]),
         // Lower-dose simulation: parallel-beam projector, FBP, projection-domain noise insertion.
         .target(name: "LowDoseSimulation"),
         // PSNR, SSIM, RMSE (scikit-image's conventions); later ROI noise, NPS, CNR, Dice.

@@ -1,4 +1,5 @@
 import Foundation
+import ImageQuality
 
 /// How much of the network's correction a restored slice keeps:
 /// `restored = input + α · (network − input)`. α = 1 is the network's output as it is, α = 0 the
@@ -162,25 +163,13 @@ public enum NoiseEstimate {
         return 1.4826 * median(&d)
     }
 
-    /// Square erosion (side 2·radius + 1), separable; pixels near the border are eroded as if the
-    /// outside were background.
+    /// Square erosion (side 2·radius + 1) through the box mean ImageQuality's masks use: a pixel
+    /// stays when its whole neighbourhood is set; pixels within `radius` of the border are dropped.
     static func erode(_ mask: [UInt8], rows: Int, columns: Int, radius: Int) -> [UInt8] {
-        var horizontal = [UInt8](repeating: 0, count: mask.count)
-        for r in 0..<rows {
-            var run = 0  // consecutive set pixels ending at c
-            for c in 0..<columns {
-                run = mask[r * columns + c] != 0 ? run + 1 : 0
-                // Pixel c - radius is kept when c - 2·radius … c are all set.
-                if run >= 2 * radius + 1 { horizontal[r * columns + c - radius] = 1 }
-            }
-        }
+        let count = Regions.boxMean(mask.map { Float($0) }, rows: rows, columns: columns, radius: radius)
         var out = [UInt8](repeating: 0, count: mask.count)
-        for c in 0..<columns {
-            var run = 0
-            for r in 0..<rows {
-                run = horizontal[r * columns + c] != 0 ? run + 1 : 0
-                if run >= 2 * radius + 1 { out[(r - radius) * columns + c] = 1 }
-            }
+        for y in radius..<max(radius, rows - radius) {
+            for x in radius..<max(radius, columns - radius) where count[y * columns + x] > 0.9999 { out[y * columns + x] = 1 }
         }
         return out
     }

@@ -1,5 +1,6 @@
 import DICOMIO
 import Foundation
+import ImageQuality
 
 /// One paired slice, as the tuner sees it: the noise the network removed from it (blind, as
 /// restore measures it) and the error against normal dose for every α of `StrengthTuner.alphaGrid`.
@@ -29,9 +30,8 @@ public struct StrengthFit: Sendable {
 public enum StrengthTuner {
     /// α values the error is tabulated at (0, 0.05, …, 2); between them it is interpolated linearly.
     public static let alphaGrid: [Float] = (0...40).map { Float($0) * 0.05 }
-    /// The PSNR window of the report and the model card.
-    public static let window: ClosedRange<Float> = -160...240
-    public static let dataRange = 400.0
+    /// The PSNR convention of the report and the model card ([−160, 240] HU, data range 400).
+    public static let convention = MetricConvention.ldct
 
     /// The sample of one slice: `network` is the network's output in HU (α = 1; padding as in the input).
     public static func sample(low: SliceImage, network: [Float], normal: SliceImage) -> StrengthSample {
@@ -39,7 +39,7 @@ public enum StrengthTuner {
         let sigma = NoiseEstimate.removed(input: low.hu, output: network, rows: low.rows, columns: low.columns,
                                           paddingMask: low.paddingMask)
         var sums = [Double](repeating: 0, count: alphaGrid.count)
-        let (lo, hi) = (window.lowerBound, window.upperBound)
+        let (lo, hi) = (Float(convention.clipLow), Float(convention.clipHigh))
         for i in 0..<n {
             let ref = min(max(normal.hu[i], lo), hi)
             let l = low.hu[i], d = network[i] - low.hu[i]
@@ -51,7 +51,7 @@ public enum StrengthTuner {
         return StrengthSample(removedNoise: sigma, mse: sums.map { $0 / Double(max(n, 1)) })
     }
 
-    static func psnr(_ mse: Double) -> Double { 10 * log10(dataRange * dataRange / max(mse, 1e-12)) }
+    static func psnr(_ mse: Double) -> Double { 10 * log10(convention.dataRange * convention.dataRange / max(mse, 1e-12)) }
 
     /// PSNR of a sample at any α within the grid's range (MSE interpolated between grid points).
     static func psnr(_ s: StrengthSample, alpha: Float) -> Double {

@@ -41,8 +41,6 @@ struct Tune: ParsableCommand {
         guard knots >= 1, knots <= 20 else { throw ValidationError("--knots must be within 1…20") }
         guard maxStrength > 0, maxStrength <= 2 else { throw ValidationError("--max-strength must be within 0…2") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        let (a, b) = (URL(fileURLWithPath: output).standardizedFileURL.path, URL(fileURLWithPath: model ?? "").standardizedFileURL.path)
-        if model != nil, a == b { throw ValidationError("--output must not be the model itself (inputs are never written)") }
     }
 
     func run() throws {

@@ -80,7 +80,7 @@ struct StrengthCLITests {
         #expect(StudyScanner.scan([old]).series.first?.seriesInstanceUID == plainSeries.seriesInstanceUID)
     }
 
-    @Test("strength 0 writes the input's HU; a pipeline and the node config take strength")
+    @Test("strength 0 writes the input's HU; a pipeline's restore stage takes strength")
     func zeroStrength() throws {
         let dir = scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -98,6 +98,7 @@ struct StrengthCLITests {
         let p = try ldct("run", yaml)
         #expect(p.code == 0, "\(p.err)")
         #expect(p.err.contains("--strength 0.5"))
+        #expect(StudyScanner.scan([dir + "/half"]).series.first?.seriesDescription?.hasSuffix("[RED-CNN 0.5]") == true)
     }
 
     @Test("bad strengths and tune misuse are refused: exit 64, or 2 when nothing pairs")
