@@ -281,6 +281,8 @@ void ldct_close(ldct_file *file) { delete file; }
 
 ldct_item ldct_dataset(ldct_file *file) { return to_item(file->format.getDataset()); }
 
+ldct_item ldct_meta_header(ldct_file *file) { return to_item(file->format.getMetaInfo()); }
+
 int ldct_get_transfer_syntax_uid(ldct_file *file, char *buf, size_t len) {
     E_TransferSyntax xfer = file->format.getDataset()->getOriginalXfer();
     if (xfer == EXS_Unknown) return copy_out("", buf, len);

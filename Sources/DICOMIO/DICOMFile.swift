@@ -51,6 +51,10 @@ public final class DICOMFile {
     /// The top-level dataset.
     public var dataset: DICOMItem { DICOMItem(raw: ldct_dataset(handle), owner: self) }
 
+    /// The file meta information (group 0002: Media Storage SOP Class/Instance UID, transfer
+    /// syntax); empty for files stored without one.
+    public var metaHeader: DICOMItem { DICOMItem(raw: ldct_meta_header(handle), owner: self) }
+
     /// Transfer syntax UID the file was stored in ("" for new files).
     public var transferSyntaxUID: String {
         var buf = [CChar](repeating: 0, count: 80)

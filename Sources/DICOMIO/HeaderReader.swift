@@ -48,10 +48,17 @@ public enum HeaderReader {
             return .notDICOM
         }
         let ds = file.dataset
-        let sopClass = ds.string(.sopClassUID) ?? ""
+        var sopClass = ds.string(.sopClassUID) ?? ""
         let modality = (ds.string(.modality) ?? "").uppercased()
         if !preamble && sopClass.isEmpty && modality.isEmpty && !ds.has(.sopInstanceUID) {
             return .notDICOM
+        }
+        // De-identification sometimes empties the data set's SOP Class/Instance UID; the file meta
+        // (Media Storage SOP Class/Instance UID) still says what the object is.
+        var fromMeta: [String] = []
+        if sopClass.isEmpty, let meta = nonEmpty(file.metaHeader.string(.mediaStorageSOPClassUID)) {
+            sopClass = meta
+            fromMeta.append("SOPClassUID")
         }
         if sopClass == "1.2.840.10008.1.3.10" {
             return .rejected(reason: "DICOMDIR (media storage directory), not an image")
@@ -67,7 +74,7 @@ public enum HeaderReader {
             return .rejected(reason: "localizer (scout) image, not an axial slice")
         }
         do {
-            return try readCT(file: file, sopClass: sopClass, modality: modality)
+            return try readCT(file: file, sopClass: sopClass, modality: modality, fromMeta: fromMeta)
         } catch let error as DICOMError {
             return .broken(error)
         } catch {
@@ -75,7 +82,7 @@ public enum HeaderReader {
         }
     }
 
-    static func readCT(file: DICOMFile, sopClass: String, modality: String) throws -> FileOutcome {
+    static func readCT(file: DICOMFile, sopClass: String, modality: String, fromMeta: [String] = []) throws -> FileOutcome {
         let ds = file.dataset
         let path = file.path
         guard ds.has(.rows) else { throw DICOMError.missingAttribute(file: path, tag: .rows, name: "Rows") }
@@ -115,7 +122,15 @@ public enum HeaderReader {
             if let problem = UIDCheck.problem(value) { malformed.append("\(keyword) \(problem)") }
             return value
         }
-        let sopInstance = uid(.sopInstanceUID, "SOPInstanceUID") ?? ""
+        var fromMeta = fromMeta
+        var sopInstance = uid(.sopInstanceUID, "SOPInstanceUID") ?? ""
+        if sopInstance.isEmpty, let meta = nonEmpty(file.metaHeader.string(.mediaStorageSOPInstanceUID)) {
+            sopInstance = meta
+            fromMeta.append("SOPInstanceUID")
+        }
+        if !fromMeta.isEmpty {
+            malformed.append(fromMeta.joined(separator: " and ") + " empty in the data set, taken from the file meta (Media Storage)")
+        }
         guard !sopInstance.isEmpty else {
             throw DICOMError.missingAttribute(file: path, tag: .sopInstanceUID, name: "SOP Instance UID")
         }

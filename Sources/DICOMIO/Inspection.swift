@@ -110,7 +110,7 @@ extension Inspection.Series: Encodable {
     enum Keys: String, CodingKey {
         case seriesInstanceUID, studyInstanceUID, frameOfReferenceUID, modality, manufacturer, manufacturerModelName,
              convolutionKernel, seriesDescription, seriesNumber, rows, columns, pixelSpacing, sliceThickness, dose,
-             slices, warnings, patientID, patientName
+             slices, warnings, leftOut, patientID, patientName
     }
     enum DoseKeys: String, CodingKey { case kvp, tubeCurrentMA, exposureMAs, exposureTimeMS, ctdiVolMGy, dlpMGyCm }
 
@@ -138,6 +138,7 @@ extension Inspection.Series: Encodable {
         try d.encode(info.dose.dlpMGyCm, forKey: .dlpMGyCm)
         try c.encode(slices, forKey: .slices)
         try c.encode(info.warnings, forKey: .warnings)
+        try c.encode(info.leftOut, forKey: .leftOut)
         if encoder.userInfo[Inspection.includePatientKey] as? Bool == true {
             try c.encode(info.patientID, forKey: .patientID)
             try c.encode(info.patientName, forKey: .patientName)

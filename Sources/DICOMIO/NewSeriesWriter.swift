@@ -39,6 +39,8 @@ public struct NewSeriesSpec: Sendable {
     public var rescaleIntercept = 0.0
     public var paddingValue: Int?
     public var dose = DoseInfo(kvp: 120, tubeCurrentMA: 200, exposureMAs: 100, exposureTimeMS: 500, ctdiVolMGy: 8)
+    /// Dose of slice i where it varies along the scan (tube-current modulation); default: `dose`.
+    public var sliceDoses: [DoseInfo]?
     /// SOP Instance UID of slice i; default: derived from the series UID.
     public var instanceUIDs: [String]?
     /// Instance Number of slice i; default: i + 1.
@@ -104,7 +106,7 @@ public enum NewSeriesWriter {
             try ds.set(.rescaleType, "HU")
             try ds.set(.windowCenter, DICOMNumber.ds(spec.windowCenter))
             try ds.set(.windowWidth, DICOMNumber.ds(spec.windowWidth))
-            let d = spec.dose
+            let d = spec.sliceDoses.flatMap { i < $0.count ? $0[i] : nil } ?? spec.dose
             if let v = d.kvp { try ds.set(.kvp, DICOMNumber.ds(v)) } else { try ds.set(.kvp, "") }
             if let v = d.tubeCurrentMA { try ds.set(.xRayTubeCurrent, String(Int(v.rounded()))) }
             if let v = d.exposureMAs { try ds.set(.exposure, String(Int(v.rounded()))) }

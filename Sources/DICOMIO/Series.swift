@@ -104,6 +104,8 @@ public struct SeriesInfo: Sendable, Equatable {
     public var slices: [SliceInfo]
     /// What looked odd: duplicates, gaps, mixed sizes, malformed values. Never patient data.
     public var warnings: [String]
+    /// Files of the series that were left out (duplicate instances, another image size), with why.
+    public var leftOut: [Rejection] = []
 
     public var isMultiFrame: Bool { slices.contains { $0.frame != nil } }
 }

@@ -105,6 +105,7 @@ public final class SeriesWriterSession {
     public let seriesInstanceUID: String
     let uids: UIDFactory
     let frameOfReferenceUID: String
+    let sourceIdentity: String
     let creation: (date: String, time: String)
     private(set) var files: [String] = []
     private(set) var clamped = 0
@@ -115,8 +116,11 @@ public final class SeriesWriterSession {
         self.directory = directory
         self.options = options
         uids = try UIDFactory(root: options.uidRoot)
+        // A source whose de-identification emptied its UIDs is identified by its first instance.
+        let identity = source.seriesInstanceUID.isEmpty ? "first-instance:" + (source.slices.first?.sopInstanceUID ?? "") : source.seriesInstanceUID
+        sourceIdentity = identity
         if let key = options.deterministicKey {
-            seriesInstanceUID = uids.deterministic("series|\(source.seriesInstanceUID)|\(key)")
+            seriesInstanceUID = uids.deterministic("series|\(identity)|\(key)")
         } else {
             seriesInstanceUID = uids.random()
         }
@@ -125,7 +129,7 @@ public final class SeriesWriterSession {
         } else {
             // One new frame of reference for the whole series, derived from the source series so
             // that every derived series of the same source agrees.
-            frameOfReferenceUID = uids.deterministic("frame-of-reference|\(source.seriesInstanceUID)")
+            frameOfReferenceUID = uids.deterministic("frame-of-reference|\(identity)")
             repairs.append("FrameOfReferenceUID was missing; generated one for the series")
         }
         creation = DICOMDateTime.format(options.creationDate ?? Date())
@@ -178,6 +182,13 @@ public final class SeriesWriterSession {
             noteRepair("\(name) \(tag) was missing; added empty (Type 2)")
         }
 
+        if (ds.string(.studyInstanceUID) ?? "").isEmpty {
+            // Empty in the source (de-identification): one study UID for everything derived from
+            // the same frame of reference, so the restored series of one scan share a study.
+            try ds.set(.studyInstanceUID, uids.deterministic("study|\(frameOfReferenceUID)"))
+            noteRepair("StudyInstanceUID was empty; generated one from the frame of reference")
+        }
+
         // SOP common, series, frame of reference
         try ds.set(.sopClassUID, UID.ctImageStorage)
         try ds.set(.sopInstanceUID, sopInstanceUID(forSlice: index))
@@ -215,6 +226,14 @@ public final class SeriesWriterSession {
         // Lossy history travels with the image (PS3.3 C.7.6.1.1.5).
         if UID.lossyTransferSyntaxes.contains(slice.transferSyntaxUID) && ds.string(.lossyImageCompression) != "01" {
             try ds.set(.lossyImageCompression, "01")
+        }
+
+        // Laterality of a multi-frame source lives per frame (Frame Anatomy): it becomes the
+        // image's Image Laterality, which General Series' Type 2C Laterality condition accepts.
+        if let frame = slice.frame, !ds.has(.imageLaterality), !ds.has(.laterality),
+           let value = HeaderReader.functionalGroup(src, .frameAnatomySequence, frame: frame - 1)?.string(.frameLaterality),
+           ["R", "L", "U", "B"].contains(value) {
+            try ds.set(.imageLaterality, value)
         }
 
         // Geometry from the slice (also for frames of multi-frame sources).
@@ -314,7 +333,7 @@ public final class SeriesWriterSession {
         .stationName, .studyDescription, .institutionalDepartmentName, .manufacturerModelName,
         .patientName, .patientID, .issuerOfPatientID, .patientBirthDate, .patientSex, .patientAge, .patientSize,
         .patientWeight, .patientIdentityRemoved, .deidentificationMethod, .deidentificationMethodCodeSequence,
-        .bodyPartExamined, .scanOptions, .kvp, .dataCollectionDiameter, .deviceSerialNumber, .softwareVersions,
+        .bodyPartExamined, .laterality, .imageLaterality, .scanOptions, .kvp, .dataCollectionDiameter, .deviceSerialNumber, .softwareVersions,
         .protocolName, .reconstructionDiameter, .distanceSourceToDetector, .distanceSourceToPatient,
         .gantryDetectorTilt, .tableHeight, .rotationDirection, .exposureTime, .xRayTubeCurrent, .exposure,
         .filterType, .generatorPower, .focalSpots, .convolutionKernel, .patientPosition, .revolutionTime,

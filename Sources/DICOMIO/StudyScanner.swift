@@ -90,29 +90,33 @@ public enum StudyScanner {
         var warnings: [String] = []
         if header.seriesInstanceUID.isEmpty { warnings.append("files have no SeriesInstanceUID; grouped by study") }
 
-        // Malformed values, counted per kind.
-        var malformedCounts: [String: Int] = [:]
+        // Malformed values, per kind, with the files (the first few named).
+        var malformedFilesByProblem: [String: [String]] = [:]
         var malformedFiles = Set<String>()
         for (slice, h) in members where !h.malformed.isEmpty && malformedFiles.insert(slice.file).inserted {
-            for m in h.malformed { malformedCounts[m, default: 0] += 1 }
+            for m in h.malformed { malformedFilesByProblem[m, default: []].append(slice.file) }
         }
-        for (problem, count) in malformedCounts.sorted(by: { $0.key < $1.key }) {
-            warnings.append("\(problem) in \(count) file(s); kept as is")
+        for (problem, files) in malformedFilesByProblem.sorted(by: { $0.key < $1.key }) {
+            warnings.append("\(problem) in \(files.count) file(s): \(nameList(files)); kept as is")
         }
 
         // Duplicates: the same SOP instance (and frame) twice — keep the first.
         var slices: [SliceInfo] = []
-        var seen = Set<String>()
-        var duplicateCount = 0
+        var leftOut: [Rejection] = []
+        var firstFile: [String: String] = [:]
         for (slice, _) in members {
-            if seen.insert(slice.sopInstanceUID + "#" + String(slice.frame ?? 0)).inserted {
-                slices.append(slice)
+            let key = slice.sopInstanceUID + "#" + String(slice.frame ?? 0)
+            if let kept = firstFile[key] {
+                leftOut.append(Rejection(file: slice.file, reason: "duplicate instance: same SOPInstanceUID as \((kept as NSString).lastPathComponent)"))
             } else {
-                duplicateCount += 1
+                firstFile[key] = slice.file
+                slices.append(slice)
             }
         }
-        if duplicateCount > 0 {
-            warnings.append("\(duplicateCount) duplicate instance(s) (same SOPInstanceUID) ignored")
+        if !leftOut.isEmpty {
+            let files = Array(Set(leftOut.map(\.file))).sorted()
+            warnings.append("\(leftOut.count) duplicate instance(s) (same SOPInstanceUID) ignored, left out: "
+                + files.map { ($0 as NSString).lastPathComponent }.joined(separator: ", "))
         }
 
         // Mixed sizes: keep the most common size.
@@ -122,6 +126,7 @@ public enum StudyScanner {
             let majority = sizeCounts.max { ($0.value, $1.key) < ($1.value, $0.key) }!.key
             let summary = sizeCounts.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", ")
             let dropped = slices.filter { "\($0.pixel.columns)x\($0.pixel.rows)" != majority }
+            leftOut += dropped.map { Rejection(file: $0.file, reason: "image size \($0.pixel.columns)x\($0.pixel.rows), the series is \(majority)") }
             warnings.append("mixed image sizes: \(summary); kept \(majority), left out: "
                 + dropped.map { ($0.file as NSString).lastPathComponent }.joined(separator: ", "))
             slices.removeAll { "\($0.pixel.columns)x\($0.pixel.rows)" != majority }
@@ -153,7 +158,13 @@ public enum StudyScanner {
             seriesDescription: header.seriesDescription, seriesNumber: header.seriesNumber,
             sliceThickness: first.sliceThickness, pixelSpacing: first.pixelSpacing,
             rows: first.pixel.rows, columns: first.pixel.columns, dose: DoseInfo.mean(of: slices.map(\.dose)),
-            slices: slices, warnings: warnings)
+            slices: slices, warnings: warnings, leftOut: leftOut)
+    }
+
+    /// The first few file names of a list, "…" for the rest.
+    static func nameList(_ files: [String], limit: Int = 3) -> String {
+        let names = files.prefix(limit).map { ($0 as NSString).lastPathComponent }
+        return names.joined(separator: ", ") + (files.count > limit ? ", … (\(files.count - limit) more)" : "")
     }
 
     /// Duplicate positions and gaps (a step more than 1.5× the median step).

@@ -25,6 +25,9 @@ private func hex4(_ v: UInt16) -> String {
 
 /// The attributes LowDoseCT reads or writes, by their DICOM keyword.
 public extension Tag {
+    // File meta information
+    static let mediaStorageSOPClassUID = Tag(0x0002, 0x0002)
+    static let mediaStorageSOPInstanceUID = Tag(0x0002, 0x0003)
     // SOP common, general study/series, patient
     static let specificCharacterSet = Tag(0x0008, 0x0005)
     static let imageType = Tag(0x0008, 0x0008)
@@ -127,6 +130,10 @@ public extension Tag {
     static let positionReferenceIndicator = Tag(0x0020, 0x1040)
     static let sliceLocation = Tag(0x0020, 0x1041)
     static let imageComments = Tag(0x0020, 0x4000)
+    static let laterality = Tag(0x0020, 0x0060)
+    static let imageLaterality = Tag(0x0020, 0x0062)
+    static let frameAnatomySequence = Tag(0x0020, 0x9071)
+    static let frameLaterality = Tag(0x0020, 0x9072)
     static let frameContentSequence = Tag(0x0020, 0x9111)
     static let planePositionSequence = Tag(0x0020, 0x9113)
     static let planeOrientationSequence = Tag(0x0020, 0x9116)

@@ -164,6 +164,41 @@ func makeFixtures(_ out: String) throws {
     try short.save(to: out + "/invalid/short-pixel-data.dcm", transferSyntax: .explicitLittle)
 }
 
+/// Low/normal-dose pairs laid out like the public Mayo / TCIA low-dose set: the two doses are
+/// separate studies (different Study, Series and Frame of Reference UIDs, PatientID "Anonymous"),
+/// identical geometry, the quarter-dose header a copy of the full-dose one (identical per-slice
+/// tube current and CTDIvol under modulation), no Source Image Sequence. Plus one normal-dose
+/// series per refusal: a second reconstruction with the same kernel (ambiguous), another pixel
+/// spacing, another kernel. (scripts/make-fixtures then removes SeriesDescription and sets the
+/// Mayo ImageType and ExposureModulationType with dcmodify.)
+func makePairingFixtures(_ out: String) throws {
+    let size = 64, n = 5
+    let mA: [Double] = [180, 240, 310, 260, 200]
+    func mayo(_ id: Int, kernel: String, spacing: Double = 0.7) -> NewSeriesSpec {
+        var s = NewSeriesSpec(studyInstanceUID: uid(20, id), seriesInstanceUID: uid(21, id), rows: size, columns: size)
+        s.frameOfReferenceUID = uid(22, id)
+        s.patientName = "Anonymous"
+        s.patientID = "Anonymous"
+        s.seriesNumber = 2
+        s.convolutionKernel = kernel
+        s.pixelSpacing = [spacing, spacing]
+        s.origin = [-22.4, -22.4, -120]
+        s.sliceThickness = 3
+        s.sliceSpacing = 3
+        s.bitsStored = 16
+        s.signed = true
+        s.sliceDoses = mA.map { DoseInfo(kvp: 120, tubeCurrentMA: $0, exposureMAs: $0 * 0.5, exposureTimeMS: 500, ctdiVolMGy: $0 * 0.05) }
+        return s
+    }
+    let dir = out + "/pairing"
+    // Same anatomy (the synthetic slice is deterministic but for its noise); quarter dose = twice the σ.
+    try write(mayo(1, kernel: "B30f"), images(n, size: size, seed: 31, noise: 10), dir + "/mayo-full", seed: 41)
+    try write(mayo(2, kernel: "B30f"), images(n, size: size, seed: 32, noise: 20), dir + "/mayo-quarter", seed: 42)
+    try write(mayo(3, kernel: "B30f"), images(n, size: size, seed: 33, noise: 10), dir + "/refuse/full-again", seed: 43)
+    try write(mayo(4, kernel: "B30f", spacing: 0.75), images(n, size: size, seed: 34, noise: 10), dir + "/refuse/full-other-spacing", seed: 44)
+    try write(mayo(5, kernel: "D45f"), images(n, size: size, seed: 35, noise: 10), dir + "/refuse/full-other-kernel", seed: 45)
+}
+
 func makeBench(_ out: String, count: Int) throws {
     var s = spec(200, size: 512, description: "ingest benchmark")
     s.seriesInstanceUID = uid(6, 200)
@@ -178,7 +213,9 @@ do {
         exit(64)
     }
     switch args[1] {
-    case "fixtures": try makeFixtures(args[2])
+    case "fixtures":
+        try makeFixtures(args[2])
+        try makePairingFixtures(args[2])
     case "bench": try makeBench(args[2], count: args.count > 3 ? Int(args[3]) ?? 200 : 200)
     default:
         FileHandle.standardError.write("unknown mode \(args[1])\n".data(using: .utf8)!)

@@ -161,6 +161,16 @@ public enum Regions {
         return v.squareRoot()
     }
 
+    /// Noise σ of two images of the same anatomy measured in the same uniform regions (chosen on
+    /// `first`), as the report does; nil when the slice has no uniform soft tissue. Used to tell
+    /// which side of a low/normal pair is quieter.
+    public static func noisePair(_ first: [Float], _ second: [Float], rows: Int, columns: Int,
+                                 paddingMask: [UInt8] = []) -> (first: Double, second: Double)? {
+        let rois = uniformROIs(guide: first, rows: rows, columns: columns, paddingMask: paddingMask)
+        guard let a = noise(first, columns: columns, rois: rois), let b = noise(second, columns: columns, rois: rois) else { return nil }
+        return (a, b)
+    }
+
     /// Mean of `image` over the pixels where `mask` is set; nil for an empty mask.
     public static func mean(_ image: [Float], mask: [Bool]) -> Double? {
         var s = 0.0, n = 0
@@ -271,5 +281,31 @@ public enum Regions {
         let curve = (0..<bins).map { counts[$0] > 0 ? ring[$0] / Double(counts[$0]) : 0 }
         return NoisePowerSpectrum(frequencies: freqs, power: curve, meanFrequency: pSum > 0 ? fSum / pSum : 0,
                                   variance: pSum * df * df)
+    }
+}
+
+/// Tells whether low- and normal-dose inputs look swapped: counts the pairs whose "low-dose"
+/// side is quieter than its "normal-dose" partner (σ in the same uniform regions).
+public struct SwapCheck: Sendable {
+    public private(set) var compared = 0
+    public private(set) var lowQuieter = 0
+
+    public init() {}
+
+    public mutating func add(low: [Float], normal: [Float], rows: Int, columns: Int, paddingMask: [UInt8] = []) {
+        guard let (a, b) = Regions.noisePair(low, normal, rows: rows, columns: columns, paddingMask: paddingMask) else { return }
+        record(lowNoise: a, normalNoise: b)
+    }
+
+    /// One pair whose noise is already measured.
+    public mutating func record(lowNoise: Double, normalNoise: Double) {
+        compared += 1
+        if lowNoise < normalNoise { lowQuieter += 1 }
+    }
+
+    /// The warning when most compared pairs have the low-dose side quieter; nil otherwise.
+    public var warning: String? {
+        guard compared > 0, 2 * lowQuieter > compared else { return nil }
+        return "in \(lowQuieter) of \(compared) compared pair(s) the low-dose slice is quieter than its normal-dose partner: the low- and normal-dose inputs look swapped"
     }
 }

@@ -122,6 +122,7 @@ public struct Pipeline: Sendable, Equatable {
             "transfer_syntax": Key(kind: .string, flag: "--transfer-syntax"), "threads": Key(kind: .int, flag: "--threads"),
             "report": Key(kind: .bool, flag: "--report"), "reference": Key(kind: .paths, flag: "--reference", role: .input),
             "force": Key(kind: .bool, flag: "--force"), "strength": Key(kind: .string, flag: "--strength"),
+            "pair_by": Key(kind: .string, flag: "--pair-by"),
         ],
         "tune": [
             "model": Key(kind: .path, flag: "--model", role: .input),
@@ -129,13 +130,14 @@ public struct Pipeline: Sendable, Equatable {
             "normal": Key(kind: .paths, flag: "--normal", required: true, role: .input),
             "output": Key(kind: .path, flag: "--output", required: true, role: .output),
             "knots": Key(kind: .int, flag: "--knots"), "max_strength": Key(kind: .double, flag: "--max-strength"),
-            "threads": Key(kind: .int, flag: "--threads"),
+            "threads": Key(kind: .int, flag: "--threads"), "pair_by": Key(kind: .string, flag: "--pair-by"),
         ],
         "report": [
             "low": Key(kind: .paths, flag: "--low", required: true, role: .input),
             "restored": Key(kind: .paths, flag: "--restored", required: true, role: .input),
             "normal": Key(kind: .paths, flag: "--normal", role: .input),
             "output": Key(kind: .path, flag: "--output", required: true, role: .output),
+            "pair_by": Key(kind: .string, flag: "--pair-by"),
         ],
         "train": [
             "output": Key(kind: .path, flag: "--output", required: true, role: .output),
@@ -147,7 +149,7 @@ public struct Pipeline: Sendable, Equatable {
             "decay_steps": Key(kind: .int, flag: "--decay-steps"), "decay_shape": Key(kind: .string, flag: "--decay-shape"),
             "loss": Key(kind: .string, flag: "--loss"), "strided": Key(kind: .bool, flag: "--strided"),
             "no_augment": Key(kind: .bool, flag: "--no-augment"), "identity_start": Key(kind: .bool, flag: "--identity-start"),
-            "noise_weight": Key(kind: .double, flag: "--noise-weight"),
+            "noise_weight": Key(kind: .double, flag: "--noise-weight"), "pair_by": Key(kind: .string, flag: "--pair-by"),
             "init_weights": Key(kind: .path, flag: "--init-weights", role: .input),
             "validation_fraction": Key(kind: .double, flag: "--validation-fraction"),
             "validation_every": Key(kind: .int, flag: "--validation-every"), "checkpoint_every": Key(kind: .int, flag: "--checkpoint-every"),

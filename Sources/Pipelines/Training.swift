@@ -46,6 +46,8 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// over-smooths quiet images; the mean PSNR over slices weights each slice by 1/MSE instead
     /// (p = 2 if the restored error scaled like the input noise; it scales more slowly).
     public var noiseWeightPower: Float?
+    /// How low-dose slices find their normal-dose partners (nil: auto).
+    public var pairBy: PairingMode?
 
     /// Reference noise for `noiseWeightPower`: a pair with this σ (HU) gets weight 1.
     public static let noiseWeightReference: Float = 20
@@ -133,6 +135,8 @@ public final class Trainer {
     var train: [PairImage] = []
     var validation: [PairImage] = []
     public private(set) var notes: [String] = []
+    /// How the low-dose slices were paired (nil when pairs were simulated).
+    public private(set) var pairingSummary: String?
 
     public init(config: TrainingConfig, run: String) throws {
         try config.validate()
@@ -181,13 +185,20 @@ public final class Trainer {
         var images: [PairImage] = []
         if !config.low.isEmpty {
             let lowScan = StudyScanner.scan(config.low)
-            let result = Pairing.pair(low: lowScan.series, normal: normalScan.series)
+            let result = Pairing.pair(low: lowScan.series, normal: normalScan.series, mode: config.pairBy ?? .auto)
             for u in result.unpaired { notes.append("unpaired: \(u.file): \(u.reason)"); log("unpaired low-dose slice \(u.file): \(u.reason)") }
+            var swap = SwapCheck()
             for p in result.pairs {
                 let l = try PixelDecoder.decode(p.low), n = try PixelDecoder.decode(p.normal)
                 images.append(makePair(low: l.hu, normal: n.hu, rows: l.rows, columns: l.columns, series: p.seriesUID))
+                if l.hu.count == n.hu.count { swap.add(low: l.hu, normal: n.hu, rows: l.rows, columns: l.columns, paddingMask: l.paddingMask) }
             }
-            log("\(result.pairs.count) pairs (\(result.pairs.filter { $0.method == "source" }.count) through Source Image Sequence), \(result.unpaired.count) unpaired")
+            pairingSummary = result.summary
+            log(result.summary)
+            if let warning = swap.warning {
+                notes.append("warning: \(warning)")
+                log("warning: \(warning)")
+            }
         } else {
             for series in normalScan.series {
                 let spacing = series.pixelSpacing ?? [1, 1]

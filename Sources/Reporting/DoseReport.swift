@@ -15,6 +15,7 @@ public struct ReportConventions: Codable, Sendable, Equatable {
     public var cnr = "|mean(soft tissue) − mean(fat)| / σ, tissue masks from the smoothed low-dose image, eroded by 2 pixels (skin against air would otherwise read as fat)"
     public var nps = "radial noise power spectrum of the uniform squares (means removed), HU²·mm², rings of width 1/(side·spacing); mean frequency = Σ f·NPS / Σ NPS over the 2-D spectrum"
     public var dice = "Dice 2|A∩B|/(|A|+|B|) of tissue classes (" + TissueClass.thresholdsLabel + ") between restored (or low) and normal dose, padding excluded"
+    public var doseFromNoise = "dose ratio from noise = (σ normal / σ low)², σ in the same uniform squares: an estimate that assumes quantum noise ∝ 1/√dose, the same kernel and slice thickness on both sides and no other noise; used when the headers cannot tell the dose (identical dose tags on both sides, as in copied headers)"
     public var equivalentDose = "equivalent dose of the restored image = dose of the low-dose scan × (σ low / σ restored)²: assumes quantum noise ∝ 1/√dose with the same kernel, slice thickness and patient; a denoiser changes noise texture too, so this is an indication, not a dose"
 
     public init() {}
@@ -50,6 +51,10 @@ public struct SliceReport: Codable, Sendable, Equatable {
     public var diceRestored: [String: Double]?
     /// Uniform squares used for noise and NPS on this slice.
     public var uniformRegions: Int
+    /// X-Ray Tube Current (mA) the low- and normal-dose headers state for this slice (it varies
+    /// along z under tube-current modulation).
+    public var tubeCurrentLowMA: Double? = nil
+    public var tubeCurrentNormalMA: Double? = nil
 }
 
 /// Dose and technique of one series, as its headers state them.
@@ -93,8 +98,21 @@ public struct SeriesReport: Codable, Sendable, Equatable {
     public var slicesWithNormal: Int
     public var doseLow: SeriesDose
     public var doseNormal: SeriesDose?
-    /// CTDIvol ratio low / normal (else mAs ratio), when both are known.
+    /// CTDIvol ratio low / normal (else mAs ratio), when both are known and the tags differ; nil
+    /// when both sides carry identical dose tags (see `doseTagsIdentical`).
     public var doseRatio: Double?
+    /// True when every paired slice carries the same dose tags (mA, mAs, CTDIvol) on both sides:
+    /// the headers cannot tell the dose (a copied header, as in public low-dose sets); nil without
+    /// normal dose or dose tags.
+    public var doseTagsIdentical: Bool? = nil
+    /// (σ normal / σ low)²: the dose ratio the noise suggests (an estimate; conventions.doseFromNoise).
+    public var doseRatioFromNoise: Double? = nil
+    /// [min, max] of the per-slice tube current when it varies along the series (tube-current
+    /// modulation); nil when constant or unknown.
+    public var tubeCurrentRangeLow: [Double]? = nil
+    public var tubeCurrentRangeNormal: [Double]? = nil
+    /// Plain statements about the dose that the numbers alone would hide.
+    public var doseNotes: [String] = []
     /// CTDIvol the restored image's noise corresponds to (see conventions.equivalentDose).
     public var equivalentCTDIvolMGy: Double?
     /// (σ low / σ restored)²: how many times the dose the restored noise corresponds to.
@@ -129,6 +147,33 @@ public struct ReportPicture: Sendable {
     public var png: Data
 }
 
+/// How the low-dose slices found their normal-dose partners.
+public struct PairingReport: Codable, Sendable, Equatable {
+    /// `--pair-by`: auto, source, frame or position.
+    public var mode: String
+    /// Pairs through Source Image Sequence, by frame of reference and position, by geometry alone.
+    public var source: Int
+    public var frame: Int
+    public var position: Int
+    public var unpaired: Int
+    /// E.g. the inputs look swapped.
+    public var warnings: [String]
+
+    public init(_ result: PairingResult, mode: PairingMode, warnings: [String] = []) {
+        self.mode = mode.rawValue
+        let c = result.counts
+        source = c[.source] ?? 0
+        frame = c[.frame] ?? 0
+        position = c[.position] ?? 0
+        unpaired = result.unpaired.count
+        self.warnings = warnings
+    }
+
+    public var summary: String {
+        "\(source + frame + position) pair(s): \(source) through Source Image Sequence, \(frame) by frame of reference and position, \(position) by geometry alone; \(unpaired) unpaired"
+    }
+}
+
 /// The whole report (report.json is this, minus pictures).
 public struct DoseReport: Codable, Sendable {
     public var schema = "https://lowdosect.invalid/schema/report/1"
@@ -142,8 +187,10 @@ public struct DoseReport: Codable, Sendable {
     public var unpaired: [Rejection]
     /// Files under the inputs that were not CT or could not be read.
     public var skipped: [Rejection]
+    /// Low ↔ normal pairing, when normal dose was given.
+    public var pairing: PairingReport? = nil
 
     enum CodingKeys: String, CodingKey {
-        case schema, schemaVersion, generated, tool, conventions, series, slices, unpaired, skipped
+        case schema, schemaVersion, generated, tool, conventions, series, slices, unpaired, skipped, pairing
     }
 }

@@ -32,6 +32,8 @@ public struct ReportBuilder {
     public var windows = DisplayWindow.standard
     /// HU at full colour in the difference panel.
     public var differenceRange: Float = 100
+    /// How low-dose slices find their normal-dose partners.
+    public var pairBy: PairingMode = .auto
 
     public init(low: [String], restored: [String], normal: [String] = []) {
         self.low = low
@@ -59,11 +61,14 @@ public struct ReportBuilder {
         }
         var normalByLow: [String: (slice: SliceInfo, seriesUID: String)] = [:]
         var unpaired: [Rejection] = []
+        var pairingResult: PairingResult?
         if let normalScan {
-            let pairing = Pairing.pair(low: lowScan.series, normal: normalScan.series)
+            let pairing = Pairing.pair(low: lowScan.series, normal: normalScan.series, mode: pairBy)
             for p in pairing.pairs { normalByLow[p.low.referenceKey] = (p.normal, p.seriesUID) }
             unpaired += pairing.unpaired.map { Rejection(file: $0.file, reason: "no normal-dose partner: \($0.reason)") }
+            pairingResult = pairing
         }
+        var swap = SwapCheck()
         var skipped = lowScan.rejected + restoredScan.rejected + (normalScan?.rejected ?? [])
         skipped += (lowScan.errors + restoredScan.errors + (normalScan?.errors ?? [])).map {
             Rejection(file: $0.file, reason: $0.reason)
@@ -85,6 +90,7 @@ public struct ReportBuilder {
             var rows: [SliceReport] = []
             var restoredSeries: SeriesInfo?
             var normalSeriesUID: String?
+            var doseTags: [(DoseInfo, DoseInfo)] = []
             for (i, slice) in series.slices.enumerated() {
                 defer {
                     done += 1
@@ -118,6 +124,10 @@ public struct ReportBuilder {
                 r.restoredSOPInstanceUID = partner.slice.sopInstanceUID
                 r.normalSOPInstanceUID = normalPartner?.slice.sopInstanceUID
                 r.position = slice.normalPosition
+                r.tubeCurrentLowMA = slice.dose.tubeCurrentMA
+                r.tubeCurrentNormalMA = normalPartner?.slice.dose.tubeCurrentMA
+                if let a = r.noiseLow, let b = r.noiseNormal { swap.record(lowNoise: a, normalNoise: b) }
+                if let np = normalPartner { doseTags.append((slice.dose, np.slice.dose)) }
                 rows.append(r)
                 if representative.contains(i), pictures.count < picturesInAll * windows.count {
                     pictures += try render(series: k, slice: i, low: lowImage, restored: restoredImage, normal: normalImage)
@@ -125,13 +135,15 @@ public struct ReportBuilder {
             }
             sliceReports += rows
             seriesReports.append(summarize(series: series, index: k, rows: rows, restored: restoredSeries,
-                                           normal: normalSeriesUID.flatMap { normalSeriesByUID[$0] }, spectra: acc.result()))
+                                           normal: normalSeriesUID.flatMap { normalSeriesByUID[$0] }, spectra: acc.result(),
+                                           doseTags: doseTags))
         }
         guard !sliceReports.isEmpty else { throw ReportError.noRestoredPartners(paths: restored) }
         // Our own bookkeeping files are not "skipped" inputs.
         skipped.removeAll { ["manifest.json", "report.json", "slices.csv", "report.html"].contains(($0.file as NSString).lastPathComponent) }
-        let report = DoseReport(generated: ISO8601DateFormatter().string(from: Date()), series: seriesReports,
+        var report = DoseReport(generated: ISO8601DateFormatter().string(from: Date()), series: seriesReports,
                                 slices: sliceReports, unpaired: unpaired, skipped: skipped)
+        if let pairingResult { report.pairing = PairingReport(pairingResult, mode: pairBy, warnings: swap.warning.map { [$0] } ?? []) }
         return (report, pictures)
     }
 
@@ -185,7 +197,7 @@ public struct ReportBuilder {
     }
 
     func summarize(series: SeriesInfo, index: Int, rows: [SliceReport], restored: SeriesInfo?, normal: SeriesInfo?,
-                   spectra: SpectrumSet) -> SeriesReport {
+                   spectra: SpectrumSet, doseTags: [(DoseInfo, DoseInfo)] = []) -> SeriesReport {
         func mean(_ key: KeyPath<SliceReport, Double?>) -> Double? {
             let v = rows.compactMap { $0[keyPath: key] }.filter(\.isFinite)
             return v.isEmpty ? nil : v.reduce(0, +) / Double(v.count)
@@ -204,9 +216,12 @@ public struct ReportBuilder {
         var ratio: Double?
         if let a = lowDose.ctdiVolMGy, let b = normalDose?.ctdiVolMGy, b > 0 { ratio = a / b }
         else if let a = lowDose.exposureMAs, let b = normalDose?.exposureMAs, b > 0 { ratio = a / b }
-        let noiseLow = rms(\.noiseLow), noiseRestored = rms(\.noiseRestored)
+        let noiseLow = rms(\.noiseLow), noiseRestored = rms(\.noiseRestored), noiseNormal = rms(\.noiseNormal)
         var factor: Double?
         if let a = noiseLow, let b = noiseRestored, b > 0 { factor = (a / b) * (a / b) }
+        let facts = DoseFacts(pairs: doseTags, lowSlices: series.slices, normalSlices: normal?.slices ?? [],
+                              noiseLow: noiseLow, noiseNormal: noiseNormal)
+        if facts.tagsIdentical == true { ratio = nil }
         // The restore's own account (model, fingerprint, strength) from the first restored file.
         let restoration = restored?.slices.first.flatMap { try? DICOMFile(path: $0.file).dataset.string(.derivationDescription) }
         return SeriesReport(
@@ -216,11 +231,13 @@ public struct ReportBuilder {
             convolutionKernel: series.convolutionKernel, sliceThickness: series.sliceThickness, pixelSpacing: series.pixelSpacing,
             rows: series.rows, columns: series.columns, slices: rows.count,
             slicesWithNormal: rows.filter { $0.normalSOPInstanceUID != nil }.count,
-            doseLow: lowDose, doseNormal: normalDose, doseRatio: ratio,
+            doseLow: lowDose, doseNormal: normalDose, doseRatio: ratio, doseTagsIdentical: facts.tagsIdentical,
+            doseRatioFromNoise: facts.ratioFromNoise, tubeCurrentRangeLow: facts.rangeLow, tubeCurrentRangeNormal: facts.rangeNormal,
+            doseNotes: facts.notes,
             equivalentCTDIvolMGy: factor.flatMap { f in lowDose.ctdiVolMGy.map { $0 * f } }, equivalentDoseFactor: factor,
             psnrLow: mean(\.psnrLow), psnrRestored: mean(\.psnrRestored), ssimLow: mean(\.ssimLow), ssimRestored: mean(\.ssimRestored),
             rmseLow: rms(\.rmseLow), rmseRestored: rms(\.rmseRestored),
-            noiseLow: noiseLow, noiseRestored: noiseRestored, noiseNormal: rms(\.noiseNormal),
+            noiseLow: noiseLow, noiseRestored: noiseRestored, noiseNormal: noiseNormal,
             huShiftRestoredVsLow: mean(\.huShiftRestoredVsLow), huBiasLow: mean(\.huBiasLow), huBiasRestored: mean(\.huBiasRestored),
             cnrLow: mean(\.cnrLow), cnrRestored: mean(\.cnrRestored), cnrNormal: mean(\.cnrNormal),
             diceLow: meanDice(\.diceLow), diceRestored: meanDice(\.diceRestored), nps: spectra)
@@ -296,5 +313,41 @@ enum SliceMeasure {
         if r.psnrLow?.isFinite == false { r.psnrLow = 999 }
         if r.psnrRestored?.isFinite == false { r.psnrRestored = 999 }
         return r
+    }
+}
+
+/// What the headers can and cannot say about the dose of a low/normal pair of series.
+struct DoseFacts {
+    var tagsIdentical: Bool?
+    var ratioFromNoise: Double?
+    var rangeLow: [Double]?
+    var rangeNormal: [Double]?
+    var notes: [String] = []
+
+    init(pairs: [(DoseInfo, DoseInfo)], lowSlices: [SliceInfo], normalSlices: [SliceInfo], noiseLow: Double?, noiseNormal: Double?) {
+        // Identical tags: every paired slice states at least one of mA, mAs, CTDIvol and all stated
+        // values agree on both sides.
+        let stated = pairs.filter { l, n in [l.tubeCurrentMA, l.exposureMAs, l.ctdiVolMGy].contains { $0 != nil } }
+        if !stated.isEmpty {
+            tagsIdentical = stated.allSatisfy { l, n in
+                l.tubeCurrentMA == n.tubeCurrentMA && l.exposureMAs == n.exposureMAs && l.ctdiVolMGy == n.ctdiVolMGy
+            }
+        }
+        if let a = noiseLow, let b = noiseNormal, a > 0, b > 0 { ratioFromNoise = (b / a) * (b / a) }
+        func range(_ slices: [SliceInfo]) -> [Double]? {
+            let mA = slices.compactMap(\.dose.tubeCurrentMA)
+            guard let lo = mA.min(), let hi = mA.max(), hi > lo else { return nil }
+            return [lo, hi]
+        }
+        rangeLow = range(lowSlices)
+        rangeNormal = range(normalSlices)
+        if tagsIdentical == true {
+            var note = "both series carry identical dose tags (tube current, exposure, CTDIvol) on every paired slice, so the headers cannot tell the dose: the low-dose header is probably a copy of the normal-dose one"
+            if let r = ratioFromNoise { note += String(format: "; the noise suggests about %.0f %% of the normal dose (estimate)", r * 100) }
+            notes.append(note)
+        }
+        if let r = rangeLow {
+            notes.append(String(format: "tube current varies along the low-dose series from %.0f to %.0f mA (tube-current modulation): one mA or CTDIvol does not describe it", r[0], r[1]))
+        }
     }
 }

@@ -88,6 +88,10 @@ public enum ReportWriter {
             <p class="sub">LowDoseCT dose-comparison report · \(report.series.count) series · \(report.slices.count) slice(s) compared · generated \(esc(report.generated))</p>
 
             """
+        if let p = report.pairing {
+            h += "<p class=\"sub\">Pairing with normal dose (--pair-by \(esc(p.mode))): \(esc(p.summary)).</p>"
+            for w in p.warnings { h += "<div class=\"cards\">" + card("Check the inputs", "swapped?", esc(w), "bad") + "</div>" }
+        }
         for (k, s) in report.series.enumerated() {
             h += seriesSection(s, index: k, report: report, pictures: pictures.filter { $0.seriesIndex == k })
         }
@@ -141,8 +145,14 @@ public enum ReportWriter {
             h += card("NPS mean frequency", String(format: "%.2f → %.2f mm⁻¹", fl, fr), detail, tone)
         }
         // Dose.
-        if let ctdi = s.doseLow.ctdiVolMGy {
+        let fromNoise = s.doseRatioFromNoise.map { String(format: "the noise suggests ≈ %.0f %% of the normal dose (estimate)", $0 * 100) }
+        if s.doseTagsIdentical == true {
+            h += card("Dose", fromNoise.map { _ in String(format: "≈ %.0f %%", (s.doseRatioFromNoise ?? 0) * 100) } ?? "unknown",
+                      "identical dose tags on both series: the headers cannot tell the dose" + (fromNoise.map { "; \($0)" } ?? ""), "warn")
+        } else if let ctdi = s.doseLow.ctdiVolMGy {
             var detail = s.doseRatio.map { String(format: "%.0f %% of the normal-dose scan", $0 * 100) } ?? "normal dose unknown"
+            if let r = s.tubeCurrentRangeLow { detail += String(format: "; mean over slices, mA %.0f–%.0f (modulated)", r[0], r[1]) }
+            if let f = fromNoise { detail += "; \(f)" }
             if let e = s.equivalentCTDIvolMGy, let f = s.equivalentDoseFactor {
                 detail += String(format: "; restored noise ≈ %.2f mGy (×%.1f), an estimate", e, f)
             }
@@ -151,6 +161,7 @@ public enum ReportWriter {
             h += card("Equivalent dose", String(format: "×%.1f", f), "restored noise corresponds to this multiple of the scan's dose (estimate)")
         }
         h += "</div>"
+        for note in s.doseNotes { h += "<p class=\"note\">Dose: \(esc(note)).</p>" }
         // Dose and technique table (the normal-dose column only when a normal-dose series was compared).
         let nd = s.doseNormal
         let hasNormal = s.slicesWithNormal > 0
@@ -160,13 +171,23 @@ public enum ReportWriter {
         h += "<h3>Dose and technique</h3><table>" + row("", ["<b>low dose</b>", "<b>normal dose</b>", "<b>restored (estimate)</b>"])
             .replacingOccurrences(of: "<td>", with: "<th>").replacingOccurrences(of: "</td>", with: "</th>")
         h += row("kVp", [n(s.doseLow.kvp, "%.0f"), n(nd?.kvp, "%.0f"), n(s.doseLow.kvp, "%.0f")])
-        h += row("tube current (mA)", [n(s.doseLow.tubeCurrentMA, "%.0f"), n(nd?.tubeCurrentMA, "%.0f"), "—"])
+        func mA(_ mean: Double?, _ range: [Double]?) -> String {
+            guard let r = range else { return n(mean, "%.0f") }
+            return String(format: "%.0f–%.0f (modulated; mean %.0f)", r[0], r[1], mean ?? .nan)
+        }
+        h += row("tube current (mA)", [mA(s.doseLow.tubeCurrentMA, s.tubeCurrentRangeLow), mA(nd?.tubeCurrentMA, s.tubeCurrentRangeNormal), "—"])
         h += row("exposure (mAs)", [n(s.doseLow.exposureMAs, "%.0f"), n(nd?.exposureMAs, "%.0f"), "—"])
         h += row("CTDIvol (mGy)", [n(s.doseLow.ctdiVolMGy, "%.2f"), n(nd?.ctdiVolMGy, "%.2f"), n(s.equivalentCTDIvolMGy, "%.2f")])
         h += row("DLP (mGy·cm)", [n(s.doseLow.dlpMGyCm, "%.1f"), n(nd?.dlpMGyCm, "%.1f"), "—"])
         if hasNormal {
-            h += row("dose ratio to normal", [n(s.doseRatio.map { $0 * 100 }, "%.0f", unit: " %"), "100 %",
-                                              n(s.doseRatio.flatMap { r in s.equivalentDoseFactor.map { r * $0 * 100 } }, "%.0f", unit: " %")])
+            if s.doseTagsIdentical == true {
+                h += row("dose ratio to normal (headers)", ["not stated: identical tags", "—", "—"])
+            } else {
+                h += row("dose ratio to normal (headers)", [n(s.doseRatio.map { $0 * 100 }, "%.0f", unit: " %"), "100 %",
+                                                            n(s.doseRatio.flatMap { r in s.equivalentDoseFactor.map { r * $0 * 100 } }, "%.0f", unit: " %")])
+            }
+            h += row("dose ratio from noise (estimate)", [n(s.doseRatioFromNoise.map { $0 * 100 }, "%.0f", unit: " %"), "100 %",
+                                                          n(s.doseRatioFromNoise.flatMap { r in s.equivalentDoseFactor.map { r * $0 * 100 } }, "%.0f", unit: " %")])
         }
         h += row("dose factor (σ low / σ)²", ["1", "—", n(s.equivalentDoseFactor, "%.1f")]) + "</table>"
         // Quality table.
@@ -224,13 +245,17 @@ public enum ReportWriter {
             if let spec { nps.append(LineChart.Series(name: name, color: color, points: zip(spec.frequencies, spec.power).map { (x: $0, y: $1) }, dashed: dashed)) }
         }
         if !nps.isEmpty { h += LineChart(title: "Noise power spectrum (radial)", xLabel: "spatial frequency (mm⁻¹)", yLabel: "HU²·mm²", series: nps).svg() }
+        if s.tubeCurrentRangeLow != nil || s.tubeCurrentRangeNormal != nil {
+            let mA = [line("low dose", "#c0392b", \.tubeCurrentLowMA), line("normal dose", "#555", \.tubeCurrentNormalMA, dashed: true)].compactMap { $0 }
+            if !mA.isEmpty { h += LineChart(title: "Tube current per slice (as the headers state it)", xLabel: "slice", yLabel: "mA", series: mA).svg() }
+        }
         h += "</div>"
         return h
     }
 
     static func conventionsSection(_ c: ReportConventions) -> String {
         let items: [(String, String)] = [("PSNR", c.psnr), ("SSIM", c.ssim), ("RMSE", c.rmse), ("Noise σ", c.noise), ("HU bias / shift", c.huBias),
-                                         ("CNR", c.cnr), ("Noise power spectrum", c.nps), ("Dice", c.dice), ("Equivalent dose", c.equivalentDose)]
+                                         ("CNR", c.cnr), ("Noise power spectrum", c.nps), ("Dice", c.dice), ("Dose from noise", c.doseFromNoise), ("Equivalent dose", c.equivalentDose)]
         return "<h2>How the numbers are computed</h2><dl class=\"conv\">" + items.map { "<dt>\(esc($0.0))</dt><dd>\(esc($0.1))</dd>" }.joined() + "</dl>"
     }
 

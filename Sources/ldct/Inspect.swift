@@ -81,6 +81,7 @@ enum InspectTable {
                 out += "\n"
             }
             for w in i.warnings { out += "  warning       \(w)\n" }
+            for l in i.leftOut { out += "  left out      \(l.file): \(l.reason)\n" }
             if showSlices {
                 out += "    #   inst  frame  position (mm)                      HU min    max     mean    std   file\n"
                 for (j, sl) in s.slices.enumerated() {

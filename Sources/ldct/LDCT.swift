@@ -31,3 +31,5 @@ enum ExitCodes {
 func printError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }
+
+extension PairingMode: ExpressibleByArgument {}

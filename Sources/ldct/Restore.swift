@@ -37,6 +37,9 @@ struct Restore: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Normal-dose series to compare against in the report (implies --report).")
     var reference: [String] = []
 
+    @Option(help: ArgumentHelp(PairingMode.help))
+    var pairBy: PairingMode = .auto
+
     @Flag(help: "Redo every series, even those OUT/manifest.json records as complete.")
     var force = false
 
@@ -108,7 +111,7 @@ struct Restore: ParsableCommand {
             let folder = (output as NSString).appendingPathComponent("report")
             let restoredFolders = summary.series.map(\.outputDirectory).filter { FileManager.default.fileExists(atPath: $0) }
             do {
-                try Report.make(low: inputs, restored: restoredFolders, normal: reference, output: folder)
+                try Report.make(low: inputs, restored: restoredFolders, normal: reference, output: folder, pairBy: pairBy)
             } catch {
                 throw ExitCodes.partialFailure
             }

@@ -41,6 +41,7 @@ struct Train: ParsableCommand {
     @Flag(help: "Start from the identity (last layer zeroed) instead of a random residual.") var identityStart = false
     @Option(help: "Shape of the learning-rate decay: exponential (default) or cosine.") var decayShape: String?
     @Option(help: "Weight each pair's loss by (20 HU / its noise)^P, so quiet images count more (e.g. 1).") var noiseWeight: Float?
+    @Option(help: ArgumentHelp(PairingMode.help)) var pairBy: PairingMode = .auto
 
     func validate() throws {
         if resume == nil {
@@ -82,6 +83,7 @@ struct Train: ParsableCommand {
                 config.identityStart = identityStart ? true : nil
                 config.decayShape = decayShape
                 config.noiseWeightPower = noiseWeight
+                config.pairBy = pairBy == .auto ? nil : pairBy
                 trainer = try Trainer(config: config, run: output ?? "run")
                 printError("ldct train: seed \(seed), width \(width), patch \(patch), batch \(batch), lr \(lr) → \(output ?? "run")")
             }

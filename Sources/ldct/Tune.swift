@@ -3,6 +3,7 @@ import ConvNet
 import DICOMIO
 import Denoising
 import Foundation
+import ImageQuality
 
 struct Tune: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -37,6 +38,9 @@ struct Tune: ParsableCommand {
     @Option(help: "OpenBLAS threads (default: all cores).")
     var threads: Int?
 
+    @Option(help: ArgumentHelp(PairingMode.help))
+    var pairBy: PairingMode = .auto
+
     func validate() throws {
         guard knots >= 1, knots <= 20 else { throw ValidationError("--knots must be within 1…20") }
         guard maxStrength > 0, maxStrength <= 2 else { throw ValidationError("--max-strength must be within 0…2") }
@@ -62,8 +66,9 @@ struct Tune: ParsableCommand {
         }
         let lowScan = StudyScanner.scan(low), normalScan = StudyScanner.scan(normal)
         for r in lowScan.rejected + normalScan.rejected { printError("skipped: \(r.file): \(r.reason)") }
-        let pairing = Pairing.pair(low: lowScan.series, normal: normalScan.series)
+        let pairing = Pairing.pair(low: lowScan.series, normal: normalScan.series, mode: pairBy)
         for u in pairing.unpaired { printError("unpaired: \(u.file): \(u.reason)") }
+        printError("ldct tune: \(pairing.summary)")
         guard !pairing.pairs.isEmpty else {
             printError("ldct tune: no low/normal-dose pairs found")
             throw ExitCodes.nothingFound
@@ -73,12 +78,14 @@ struct Tune: ParsableCommand {
         var samples: [StrengthSample] = []
         var errors = lowScan.errors.map { "\($0)" } + normalScan.errors.map { "\($0)" }
         let start = Date()
+        var swap = SwapCheck()
         for (i, pair) in pairing.pairs.enumerated() {
             do {
                 let l = try PixelDecoder.decode(pair.low), n = try PixelDecoder.decode(pair.normal)
                 guard l.rows == n.rows, l.columns == n.columns else {
                     throw DICOMError.inconsistentSeries(file: pair.low.file, reason: "\(l.columns)x\(l.rows) against normal dose \(n.columns)x\(n.rows)")
                 }
+                swap.add(low: l.hu, normal: n.hu, rows: l.rows, columns: l.columns, paddingMask: l.paddingMask)
                 let network = restorer.networkOutput(l)
                 samples.append(StrengthTuner.sample(low: l, network: network.hu, normal: n))
             } catch {
@@ -87,6 +94,7 @@ struct Tune: ParsableCommand {
             progress.update(done: i + 1, total: pairing.pairs.count, elapsed: Date().timeIntervalSince(start), label: "tune")
         }
         progress.finish()
+        if let warning = swap.warning { printError("warning: \(warning)") }
         for e in errors { printError("error: \(e)") }
         let fit: StrengthFit
         do { fit = try StrengthTuner.fit(samples, knots: knots, maxAlpha: maxStrength) } catch {

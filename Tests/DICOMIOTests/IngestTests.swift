@@ -145,7 +145,12 @@ struct ConversionTests {
         #expect(scan.errors.isEmpty)
         let s = try #require(scan.series.first)
         #expect(s.slices.count == 5)
-        #expect(s.warnings.contains { $0.contains("duplicate") })
+        #expect(s.warnings.contains { $0.contains("duplicate") && ($0.contains("left out: copy-of-slice-2.dcm") || $0.contains("left out: slice-2.dcm")) })
+        // The files left out are named with the reason (inspect's table and JSON show them).
+        let leftOut = Dictionary(uniqueKeysWithValues: s.leftOut.map { (($0.file as NSString).lastPathComponent, $0.reason) })
+        #expect(leftOut.keys.contains("small.dcm") && leftOut["small.dcm"]?.contains("image size 32x32") == true)
+        #expect(leftOut.keys.contains { $0 == "copy-of-slice-2.dcm" || $0 == "slice-2.dcm" })
+        #expect(s.leftOut.count == 2)
         #expect(s.warnings.contains { $0.contains("gap of 4.00 mm") })
         #expect(s.warnings.contains { $0.contains("mixed image sizes") && $0.contains("small.dcm") })
         #expect(s.warnings.contains { $0.contains("StudyInstanceUID contains invalid characters") })
@@ -202,6 +207,24 @@ struct RefusalTests {
         #expect(reasons["localizer.dcm"] == "localizer (scout) image, not an axial slice")
         #expect(reasons["readme.txt"] == "not a DICOM file")
         #expect(reasons["random.bin"] == "not a DICOM file")
+        // SOP Class emptied in the data set and the file meta naming MR: neither says CT.
+        #expect(reasons["emptied-uids-mr.dcm"] == "modality MR, not CT")
+    }
+
+    @Test("de-identification emptied the data set's UIDs: read as CT by the file meta, with a warning naming the files")
+    func emptiedUIDs() throws {
+        let scan = StudyScanner.scan([fixture("deidentified/emptied-uids")])
+        #expect(scan.rejected.isEmpty && scan.errors.isEmpty, "\(scan.rejected) \(scan.errors)")
+        let s = try #require(scan.series.first)
+        #expect(s.slices.count == 4)
+        let reference = try #require(StudyScanner.scan([fixture("valid/u12")]).series.first)
+        // Identified by the Media Storage SOP Instance UID, which equals the original's instance UID.
+        #expect(Set(s.slices.map(\.sopInstanceUID)) == Set(reference.slices.map(\.sopInstanceUID)))
+        #expect(s.slices.allSatisfy { $0.sopClassUID == UID.ctImageStorage })
+        let warning = try #require(s.warnings.first { $0.contains("taken from the file meta") })
+        #expect(warning.contains("SOPClassUID and SOPInstanceUID") && warning.contains("4 file(s)"))
+        #expect(warning.contains((reference.slices[0].file as NSString).lastPathComponent)
+            || reference.slices.contains { warning.contains(($0.file as NSString).lastPathComponent) })
     }
 
     @Test("a mixed study folder: the CT series is read, the rest reported")

@@ -56,7 +56,8 @@ struct WriterTests {
         #expect(uids.count == result.files.count)
     }
 
-    @Test("output of clean sources passes dciodvfy with no errors", arguments: ["s12-padding", "u16-slope", "tilt", "enhanced"])
+    @Test("output of clean sources passes dciodvfy with no errors",
+          arguments: ["s12-padding", "u16-slope", "tilt", "enhanced", "laterality-empty", "enhanced-laterality"])
     func dciodvfyClean(_ name: String) throws {
         let source = try loadOnly(fixture("valid/\(name)"))
         let (result, _, out) = try roundTrip(source)
@@ -64,6 +65,33 @@ struct WriterTests {
         for file in result.files {
             let errors = try dciodvfyErrors(file)
             #expect(errors.isEmpty, "\(name): \(errors)")
+        }
+    }
+
+    @Test("laterality travels: an empty Laterality stays, a frame's FrameLaterality becomes Image Laterality")
+    func laterality() throws {
+        for (name, check) in [("laterality-empty", { (ds: DICOMItem) in ds.has(.laterality) && ds.string(.laterality) == "" }),
+                              ("enhanced-laterality", { (ds: DICOMItem) in ds.string(.imageLaterality) == "U" })] {
+            let source = try loadOnly(fixture("valid/\(name)"))
+            let (result, _, out) = try roundTrip(source)
+            defer { try? FileManager.default.removeItem(atPath: out) }
+            for file in result.files { #expect(check(try DICOMFile(path: file).dataset), "\(name): \(file)") }
+        }
+    }
+
+    @Test("a source whose UIDs de-identification emptied: the output names its source by the file meta's instance UID and gets a study UID")
+    func emptiedUIDs() throws {
+        let source = try loadOnly(fixture("deidentified/emptied-uids"))
+        let (result, _, out) = try roundTrip(source)
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        #expect(result.repairs.contains { $0.contains("StudyInstanceUID was empty") })
+        for (i, file) in result.files.enumerated() {
+            let ds = try DICOMFile(path: file).dataset
+            #expect(ds.item(.sourceImageSequence)?.string(.referencedSOPInstanceUID) == source.info.slices[i].sopInstanceUID)
+            #expect(!(ds.string(.studyInstanceUID) ?? "").isEmpty && !(ds.string(.seriesInstanceUID) ?? "").isEmpty)
+            let before = Set(try dciodvfyErrors(source.info.slices[i].file))
+            let after = Set(try dciodvfyErrors(file))
+            #expect(after.isSubset(of: before), "new errors: \(after.subtracting(before))")
         }
     }
 

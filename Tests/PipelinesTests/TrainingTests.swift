@@ -122,7 +122,7 @@ struct TrainingTests {
         #expect(late < 0.7 * early, "loss \(early) → \(late)")
     }
 
-    @Test("pairing: through Source Image Sequence, else by frame of reference and position; misses are reported")
+    @Test("pairing: through Source Image Sequence, else by frame of reference and geometry; misses are reported")
     func pairing() throws {
         let normalDir = tempDir(), lowDir = tempDir(), posDir = tempDir()
         defer { for d in [normalDir, lowDir, posDir] { try? FileManager.default.removeItem(atPath: d) } }
@@ -131,7 +131,7 @@ struct TrainingTests {
         let normal = StudyScanner.scan([normalDir]).series, low = StudyScanner.scan([lowDir]).series
         let bySource = Pairing.pair(low: low, normal: normal)
         #expect(bySource.pairs.count == 3 && bySource.unpaired.isEmpty)
-        #expect(bySource.pairs.allSatisfy { $0.method == "source" && $0.low.sourceReference == $0.normal.referenceKey })
+        #expect(bySource.pairs.allSatisfy { $0.method == .source && $0.low.sourceReference == $0.normal.referenceKey })
         // An independent "low-dose acquisition": same frame of reference and positions, shuffled
         // file names, one extra slice with no partner.
         let n = normal[0]
@@ -140,12 +140,14 @@ struct TrainingTests {
         spec.pixelSpacing = n.pixelSpacing ?? [1, 1]
         spec.origin = n.slices[0].position ?? [0, 0, 0]
         spec.sliceSpacing = 2.5
+        spec.convolutionKernel = n.convolutionKernel  // another kernel would be refused (PairingTests)
+        spec.sliceThickness = n.sliceThickness ?? 2.5
         let images = (0..<4).map { _ in SliceImage(rows: 48, columns: 48, hu: [Float](repeating: 0, count: 48 * 48)) }
         try NewSeriesWriter.writeClassic(spec, images: images, directory: posDir, fileName: { ["zz", "aa", "mm", "bb"][$0] })
         let byPosition = Pairing.pair(low: StudyScanner.scan([posDir]).series, normal: normal)
-        #expect(byPosition.pairs.count == 3 && byPosition.pairs.allSatisfy { $0.method == "position" })
+        #expect(byPosition.pairs.count == 3 && byPosition.pairs.allSatisfy { $0.method == .frame })
         for p in byPosition.pairs { #expect(abs((p.low.normalPosition ?? 0) - (p.normal.normalPosition ?? 1)) < 0.05) }
-        #expect(byPosition.unpaired.count == 1)
+        #expect(byPosition.unpaired.count == 1, "\(byPosition.unpaired)")
     }
 
     @Test("configuration errors are refused")

@@ -58,6 +58,8 @@ ldct_file *ldct_new(void);
 void ldct_close(ldct_file *file);
 
 ldct_item ldct_dataset(ldct_file *file);
+/* The file meta information (group 0002) of an opened file; empty for files without one. */
+ldct_item ldct_meta_header(ldct_file *file);
 /* Transfer syntax UID the file was read in (empty for a new file). */
 int ldct_get_transfer_syntax_uid(ldct_file *file, char *buf, size_t len);
 
