@@ -235,6 +235,14 @@ public final class SeriesWriterSession {
            ["R", "L", "U", "B"].contains(value) {
             try ds.set(.imageLaterality, value)
         }
+        // General Series' Laterality is Type 2C: needed unless the body part is unpaired. A source
+        // that states no laterality anywhere and no unpaired body part (e.g. PARTIALBODY, or none)
+        // gets it empty, which means "unknown" — the truth about such a source.
+        if !ds.has(.laterality), !ds.has(.imageLaterality),
+           !SeriesWriterSession.unpairedBodyParts.contains((ds.string(.bodyPartExamined) ?? "").uppercased()) {
+            try ds.set(.laterality, "")
+            noteRepair("Laterality (Type 2C) was missing and the body part does not rule it out; added empty (unknown)")
+        }
 
         // Geometry from the slice (also for frames of multi-frame sources).
         if let p = slice.position { try ds.set(.imagePositionPatient, p.map(DICOMNumber.ds).joined(separator: "\\")) }
@@ -341,6 +349,13 @@ public final class SeriesWriterSession {
         .ctdiVol, .ctdiPhantomTypeCodeSequence, .studyInstanceUID, .studyID, .acquisitionNumber, .positionReferenceIndicator, .sliceLocation,
         .windowCenter, .windowWidth, .windowCenterWidthExplanation, .burnedInAnnotation,
         .lossyImageCompression, .lossyImageCompressionRatio, .lossyImageCompressionMethod,
+    ]
+
+    /// Body Part Examined values of unpaired regions (no laterality needed).
+    static let unpairedBodyParts: Set<String> = [
+        "ABDOMEN", "ABDOMENPELVIS", "CHEST", "CHESTABDOMEN", "CHESTABDPELVIS", "HEAD", "HEADNECK", "NECK", "PELVIS",
+        "SPINE", "CSPINE", "TSPINE", "LSPINE", "SSPINE", "COCCYX", "WHOLEBODY", "HEART", "BRAIN", "SKULL", "AORTA",
+        "LIVER", "PANCREAS", "SPLEEN", "STOMACH", "BLADDER", "ESOPHAGUS", "THORAX",
     ]
 
     /// Type 2 attributes of the modules the writer emits (PS3.3 A.3): present even when empty.

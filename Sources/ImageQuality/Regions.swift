@@ -86,9 +86,18 @@ public enum Regions {
     /// their 4×4 sub-blocks (structure, not noise); of those scoring at most twice the lower
     /// quartile, `count` non-overlapping ones spread over the image. The guide is the low-dose image, so the same regions
     /// serve low, restored and normal dose.
+    /// Rank (0-based) of the structure score that uniform squares are judged against (×2).
+    public static let uniformReferenceRank = 2
+
     public static func uniformROIs(guide: [Float], rows: Int, columns: Int, paddingMask: [UInt8] = [],
                                    size: Int? = nil, count: Int = 6) -> [ROI] {
-        var side = size ?? max(8, min(rows, columns) / 16)
+        // rows/32 (16 px, ~13 mm at 512²): real chest and head slices have few flat 27 mm squares,
+        // and rows/16 read structure as noise (kernel B chest: median 16.6 HU, 90th percentile
+        // 37 HU, where the flattest tissue has ~10); rows/32 gives 8.3 HU, 90th percentile 11.3
+        // (docs/report-schema.md).
+        // At least 16 px from 128² up (σ from fewer pixels scatters), 8 px on small images.
+        let short = min(rows, columns)
+        var side = size ?? (short >= 128 ? max(16, short / 32) : 8)
         side -= side % 4
         guard side >= 4, rows >= side, columns >= side else { return [] }
         let sub = side / 4
@@ -118,12 +127,14 @@ public enum Regions {
             y += stride
         }
         guard !candidates.isEmpty else { return [] }
-        // Accept every square whose structure score is at most twice the lower quartile (flat
+        // Accept every square whose structure score is at most twice the third-lowest score (flat
         // squares differ only by noise there), then take them spread over the image in raster
         // order, not the very flattest: picking the minimum would favour squares whose noise
-        // happens to be low and bias σ downwards.
+        // happens to be low and bias σ downwards. The reference is a low order statistic, not a
+        // quartile: in a real chest slice only a handful of squares (heart, liver) are flat, and
+        // twice the lower quartile admitted muscle/fat edges (σ read 80 HU where it is 13).
         let scores = candidates.map(\.score).sorted()
-        let limit = 2 * scores[scores.count / 4] + 1e-9
+        let limit = 2 * scores[min(uniformReferenceRank, scores.count - 1)] + 1e-9
         let accepted = candidates.filter { $0.score <= limit }.map(\.roi)
         let step = max(1, accepted.count / max(count, 1))
         var chosen: [ROI] = []

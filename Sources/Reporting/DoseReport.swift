@@ -10,7 +10,7 @@ public struct ReportConventions: Codable, Sendable, Equatable {
     public var clipLow = -160.0
     public var clipHigh = 240.0
     public var dataRange = 400.0
-    public var noise = "σ: root-mean-square of the standard deviations inside up to 6 automatically found uniform soft-tissue squares (side rows/16, mean −20…150 HU in the low-dose image, flat by the spread of their 4×4 sub-block means — at most twice the lower quartile — and spread over the image rather than the very flattest, which would favour squares whose noise happens to be low); the same squares for low, restored and normal dose"
+    public var noise = "σ: root-mean-square of the standard deviations inside up to 6 automatically found uniform soft-tissue squares (side rows/32, at least 16 px; 8 px below 128², mean −20…150 HU in the low-dose image, flat by the spread of their 4×4 sub-block means — at most twice the third-lowest score — and spread over the image rather than the very flattest, which would favour squares whose noise happens to be low); the same squares for low, restored and normal dose"
     public var huBias = "mean HU difference over soft-tissue pixels (−20…300 HU in the low-dose image smoothed by a 5×5 box, eroded by 2 pixels so class boundaries stay out; padding excluded)"
     public var cnr = "|mean(soft tissue) − mean(fat)| / σ, tissue masks from the smoothed low-dose image, eroded by 2 pixels (skin against air would otherwise read as fat)"
     public var nps = "radial noise power spectrum of the uniform squares (means removed), HU²·mm², rings of width 1/(side·spacing); mean frequency = Σ f·NPS / Σ NPS over the 2-D spectrum"

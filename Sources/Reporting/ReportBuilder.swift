@@ -234,7 +234,9 @@ public struct ReportBuilder {
             doseLow: lowDose, doseNormal: normalDose, doseRatio: ratio, doseTagsIdentical: facts.tagsIdentical,
             doseRatioFromNoise: facts.ratioFromNoise, tubeCurrentRangeLow: facts.rangeLow, tubeCurrentRangeNormal: facts.rangeNormal,
             doseNotes: facts.notes,
-            equivalentCTDIvolMGy: factor.flatMap { f in lowDose.ctdiVolMGy.map { $0 * f } }, equivalentDoseFactor: factor,
+            // A copied CTDIvol tag says nothing about the low dose, so nothing is derived from it.
+            equivalentCTDIvolMGy: facts.tagsIdentical == true ? nil : factor.flatMap { f in lowDose.ctdiVolMGy.map { $0 * f } },
+            equivalentDoseFactor: factor,
             psnrLow: mean(\.psnrLow), psnrRestored: mean(\.psnrRestored), ssimLow: mean(\.ssimLow), ssimRestored: mean(\.ssimRestored),
             rmseLow: rms(\.rmseLow), rmseRestored: rms(\.rmseRestored),
             noiseLow: noiseLow, noiseRestored: noiseRestored, noiseNormal: noiseNormal,

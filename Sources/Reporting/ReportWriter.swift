@@ -177,7 +177,8 @@ public enum ReportWriter {
         }
         h += row("tube current (mA)", [mA(s.doseLow.tubeCurrentMA, s.tubeCurrentRangeLow), mA(nd?.tubeCurrentMA, s.tubeCurrentRangeNormal), "—"])
         h += row("exposure (mAs)", [n(s.doseLow.exposureMAs, "%.0f"), n(nd?.exposureMAs, "%.0f"), "—"])
-        h += row("CTDIvol (mGy)", [n(s.doseLow.ctdiVolMGy, "%.2f"), n(nd?.ctdiVolMGy, "%.2f"), n(s.equivalentCTDIvolMGy, "%.2f")])
+        let copied = s.doseTagsIdentical == true ? " (tag as in normal dose)" : ""
+        h += row("CTDIvol (mGy)", [n(s.doseLow.ctdiVolMGy, "%.2f") + copied, n(nd?.ctdiVolMGy, "%.2f"), n(s.equivalentCTDIvolMGy, "%.2f")])
         h += row("DLP (mGy·cm)", [n(s.doseLow.dlpMGyCm, "%.1f"), n(nd?.dlpMGyCm, "%.1f"), "—"])
         if hasNormal {
             if s.doseTagsIdentical == true {

@@ -79,6 +79,30 @@ struct WriterTests {
         }
     }
 
+    @Test("no laterality anywhere and a body part that does not rule it out (PARTIALBODY): Laterality added empty, dciodvfy clean")
+    func lateralityUnknown() throws {
+        let dir = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var spec = NewSeriesSpec(studyInstanceUID: "2.25.43.1", seriesInstanceUID: "2.25.43.2", rows: 16, columns: 16)
+        spec.frameOfReferenceUID = "2.25.43.3"
+        spec.bodyPartExamined = "PARTIALBODY"
+        let images = (0..<2).map { _ in SliceImage(rows: 16, columns: 16, hu: [Float](repeating: 40, count: 256)) }
+        try NewSeriesWriter.writeClassic(spec, images: images, directory: dir + "/in")
+        let source = try loadOnly(dir + "/in")
+        let result = try SeriesWriter(options: WriterTests.fixed).write(source, to: dir + "/out")
+        #expect(result.repairs.contains { $0.contains("Laterality") })
+        for file in result.files {
+            let ds = try DICOMFile(path: file).dataset
+            #expect(ds.has(.laterality) && ds.string(.laterality) == "")
+            #expect(try dciodvfyErrors(file).isEmpty)
+        }
+        // An unpaired body part needs none, and gets none.
+        let abdomen = try loadOnly(fixture("valid/u12"))
+        let (plain, _, out) = try roundTrip(abdomen)
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        #expect(try !DICOMFile(path: plain.files[0]).dataset.has(.laterality))
+    }
+
     @Test("a source whose UIDs de-identification emptied: the output names its source by the file meta's instance UID and gets a study UID")
     func emptiedUIDs() throws {
         let source = try loadOnly(fixture("deidentified/emptied-uids"))
