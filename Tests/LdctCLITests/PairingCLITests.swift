@@ -66,6 +66,31 @@ struct PairingCLITests {
         #expect(!tune.err.contains("no low/normal-dose pairs found") && !tune.err.contains("unpaired:"))
     }
 
+    @Test("tune fits a strength curve on a separate-study pair made from a phantom (Source Image Sequence and shared UIDs removed)")
+    func tuneSeparateStudies() throws {
+        let work = scratch()
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        #expect(try ldct("phantom", "-o", work + "/normal", "--slices", "6", "--size", "128", "--seed", "4").code == 0)
+        #expect(try ldct("simulate", work + "/normal", "-o", work + "/sim", "--dose", "0.75", "--calibrate", "--seed", "1").code == 0)
+        // Make it look like the Mayo layout: another study and frame of reference, no Source Image Sequence.
+        let low = work + "/low"
+        try FileManager.default.createDirectory(atPath: low, withIntermediateDirectories: true)
+        for series in StudyScanner.scan([work + "/sim"]).series {
+            for (i, slice) in series.slices.enumerated() {
+                let f = try DICOMFile(path: slice.file)
+                f.dataset.remove(.sourceImageSequence)
+                try f.dataset.set(.studyInstanceUID, "2.25.5151.1")
+                try f.dataset.set(.frameOfReferenceUID, "2.25.5151.2")
+                try f.save(to: low + "/q\(i).dcm", transferSyntax: .explicitLittle)
+            }
+        }
+        let model = try StrengthCLITests().nearIdentityModel(in: work)  // as StrengthCLITests: a weak denoiser
+        let tune = try ldct("tune", "--model", model, "--low", low, "--normal", work + "/normal", "-o", work + "/tuned.safetensors", "--knots", "1")
+        #expect(tune.code == 0, "\(tune.err)")
+        #expect(tune.err.contains("6 pair(s): 0 through Source Image Sequence, 0 by frame of reference and position, 6 by geometry alone"), "\(tune.err)")
+        #expect(FileManager.default.fileExists(atPath: work + "/tuned.safetensors"))
+    }
+
     @Test("refusals name the reason: ambiguous partners, another spacing")
     func refusals() throws {
         let work = scratch()
