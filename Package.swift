@@ -47,14 +47,17 @@ let package = Package(
         .target(name: "Reporting", dependencies: ["DICOMIO", "ImageQuality", "CPNG"]),
         // The DICOM node: C-STORE SCP into a durable spool, restore, C-STORE SCU with retries.
         .target(name: "DICOMNode", dependencies: ["CDCMTK", "DICOMIO", "Denoising", .product(name: "Yams", package: "Yams")]),
-        // Stages strung together: phantom studies, dose simulation, training, declarative YAML pipelines.
-        .target(name: "Pipelines", dependencies: ["DICOMIO", "ConvNet", "Denoising", "LowDoseSimulation", "ImageQuality", "Reporting",
-                                                  .product(name: "Yams", package: "Yams")]),
+        // Simulated studies as DICOM: synthetic phantom studies and lower-dose series of real ones.
+        .target(name: "StudySimulation", dependencies: ["DICOMIO", "LowDoseSimulation"]),
+        // Training RED-CNN on low/normal-dose pairs: configuration, data, checkpoints, validation.
+        .target(name: "Training", dependencies: ["DICOMIO", "ConvNet", "Denoising", "LowDoseSimulation", "ImageQuality"]),
+        // Declarative YAML pipelines (`ldct run`): files → validated stage argument lists.
+        .target(name: "Pipelines", dependencies: [.product(name: "Yams", package: "Yams")]),
         // The command line: parsing, progress, exit codes. No logic of its own.
         .executableTarget(
             name: "ldct",
             dependencies: [
-                "DICOMIO", "ConvNet", "Denoising", "LowDoseSimulation", "Pipelines", "Reporting", "DICOMNode",
+                "DICOMIO", "ConvNet", "Denoising", "LowDoseSimulation", "StudySimulation", "Training", "Pipelines", "Reporting", "DICOMNode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -65,7 +68,9 @@ let package = Package(
         .testTarget(name: "DenoisingTests", dependencies: ["Denoising", "ConvNet", "DICOMIO"]),
         .testTarget(name: "LowDoseSimulationTests", dependencies: ["LowDoseSimulation"]),
         .testTarget(name: "ImageQualityTests", dependencies: ["ImageQuality", "ConvNet"]),
-        .testTarget(name: "PipelinesTests", dependencies: ["Pipelines", "DICOMIO", "LowDoseSimulation"]),
+        .testTarget(name: "StudySimulationTests", dependencies: ["StudySimulation", "DICOMIO", "LowDoseSimulation"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "StudySimulation", "DICOMIO", "ConvNet", "LowDoseSimulation"]),
+        .testTarget(name: "PipelinesTests", dependencies: ["Pipelines"]),
         .testTarget(name: "DICOMNodeTests", dependencies: ["DICOMNode", "DICOMIO"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "ImageQuality", "DICOMIO"]),
         .testTarget(name: "LdctCLITests", dependencies: ["ldct", "DICOMIO", "ConvNet", "Denoising"]),

@@ -2,7 +2,7 @@ import ArgumentParser
 import DICOMIO
 import Foundation
 import LowDoseSimulation
-import Pipelines
+import StudySimulation
 
 struct Phantom: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,7 +2,7 @@ import ArgumentParser
 import ConvNet
 import DICOMIO
 import Foundation
-import Pipelines
+import Training
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -83,6 +83,20 @@ struct InspectCLITests {
         #expect(rejected.allSatisfy { $0["file"] is String })
     }
 
+    @Test("files left out of a series are named with the reason, in the table and the JSON")
+    func leftOut() throws {
+        let table = try ldct("inspect", fixtures + "/flawed")
+        #expect(table.code == 0, "\(table.err)")
+        #expect(table.out.contains("left out") && table.out.contains("small.dcm: image size 32x32"), "\(table.out)")
+        #expect(table.out.contains("duplicate instance: same SOPInstanceUID as"))
+        let r = try ldct("inspect", "--json", fixtures + "/flawed")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        let series = try #require((doc["series"] as? [[String: Any]])?.first)
+        let left = try #require(series["leftOut"] as? [[String: String]])
+        #expect(left.count == 2 && left.allSatisfy { $0["file"] != nil && $0["reason"] != nil })
+        #expect(left.contains { ($0["file"] ?? "").hasSuffix("small.dcm") })
+    }
+
     @Test("broken files: listed, the rest read, exit 1 with a summary")
     func brokenExitCode() throws {
         let r = try ldct("inspect", fixtures + "/mixed-study")

@@ -2,7 +2,8 @@ import ConvNet
 import DICOMIO
 import Foundation
 import LowDoseSimulation
-@testable import Pipelines
+@testable import Training
+import StudySimulation
 import Testing
 
 /// Two small phantom series (64², 2 slices each) shared by the training tests.

@@ -1,7 +1,7 @@
 import DICOMIO
 import Foundation
 import LowDoseSimulation
-@testable import Pipelines
+@testable import StudySimulation
 import Testing
 
 func tempDir() -> String {
