@@ -48,9 +48,9 @@ let package = Package(
         // The DICOM node: C-STORE SCP into a durable spool, restore, C-STORE SCU with retries.
         .target(name: "DICOMNode", dependencies: ["CDCMTK", "DICOMIO", "Denoising", .product(name: "Yams", package: "Yams")]),
         // Simulated studies as DICOM: synthetic phantom studies and lower-dose series of real ones.
-        .target(name: "StudySimulation", dependencies: ["DICOMIO", "LowDoseSimulation"]),
+        .target(name: "StudySimulation", dependencies: ["DICOMIO", "LowDoseSimulation", "ImageQuality"]),
         // Training RED-CNN on low/normal-dose pairs: configuration, data, checkpoints, validation.
-        .target(name: "Training", dependencies: ["DICOMIO", "ConvNet", "Denoising", "LowDoseSimulation", "ImageQuality"]),
+        .target(name: "Training", dependencies: ["DICOMIO", "ConvNet", "Denoising", "LowDoseSimulation", "ImageQuality", "StudySimulation"]),
         // Declarative YAML pipelines (`ldct run`): files → validated stage argument lists.
         .target(name: "Pipelines", dependencies: [.product(name: "Yams", package: "Yams")]),
         // The command line: parsing, progress, exit codes. No logic of its own.

@@ -10,18 +10,56 @@ public enum ReconstructionFilter: String, Sendable, CaseIterable, Codable {
     case hann
 }
 
+/// The texture of reconstructed noise: the ramp's apodisation W(f), f in cycles per detector
+/// sample (0 … 0.5 at Nyquist). Noise reconstructed by FBP has a radial NPS ∝ f·W(f)² (times the
+/// back-projector's own blur), so W decides the grain.
+public enum NoiseTexture: Sendable, Equatable, Codable, CustomStringConvertible {
+    /// One of the classic filters.
+    case filter(ReconstructionFilter)
+    /// W(f) = exp(−(f/cutoff)²)·(1 + boost·(f/0.5)²): a Gaussian roll-off (smooth kernels) with
+    /// an optional high-frequency lift (sharp kernels' edge enhancement); fitted to an image's own
+    /// noise by `TextureFit`.
+    case apodised(cutoff: Double, boost: Double)
+
+    public func window(_ f: Double) -> Double {
+        switch self {
+        case .filter(.ramLak): return 1
+        case .filter(.sheppLogan): return f == 0 ? 1 : sin(Double.pi * f) / (Double.pi * f)
+        case .filter(.hann): return 0.5 * (1 + cos(2 * Double.pi * f))
+        case .apodised(let c, let b): return exp(-(f / c) * (f / c)) * (1 + b * (f / 0.5) * (f / 0.5))
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .filter(let f): return f.rawValue
+        // ASCII: it goes into DICOM text attributes (Derivation Description).
+        case .apodised(let c, let b): return String(format: "ramp*exp(-(f/%.3f)^2)*(1+%.2f*(f/0.5)^2)", c, b)
+        }
+    }
+}
+
 /// Filtered back-projection for parallel beams.
 public enum FBP {
     /// Reconstructs an image (same units as the line integrals per mm) from a sinogram.
     public static func reconstruct(_ sinogram: [Double], grid: Grid, geometry: ParallelBeam,
                                    filter: ReconstructionFilter = .ramLak) -> [Double] {
-        Projector.backproject(self.filter(sinogram, geometry: geometry, filter: filter), grid: grid, geometry: geometry)
+        reconstruct(sinogram, grid: grid, geometry: geometry, texture: .filter(filter))
+    }
+
+    /// The same with any apodisation of the ramp.
+    public static func reconstruct(_ sinogram: [Double], grid: Grid, geometry: ParallelBeam, texture: NoiseTexture) -> [Double] {
+        Projector.backproject(self.filter(sinogram, geometry: geometry, texture: texture), grid: grid, geometry: geometry)
     }
 
     /// Filters every view with the discrete ramp (Kak & Slaney: h[0] = 1/(4τ²), h[odd n] =
     /// −1/(n²π²τ²), 0 otherwise, times τ), apodised in the frequency domain; zero-padded to
     /// avoid wrap-around.
     public static func filter(_ sinogram: [Double], geometry p: ParallelBeam, filter: ReconstructionFilter) -> [Double] {
+        self.filter(sinogram, geometry: p, texture: .filter(filter))
+    }
+
+    public static func filter(_ sinogram: [Double], geometry p: ParallelBeam, texture: NoiseTexture) -> [Double] {
         let n = p.detectors
         var padded = 1
         while padded < 2 * n { padded <<= 1 }
@@ -39,12 +77,7 @@ public enum FBP {
         FFT.transform(&hr, &hi, inverse: false)
         for k in 0..<length {
             let f = Double(min(k, length - k)) / Double(length)  // cycles per sample, 0…0.5
-            let window: Double
-            switch filter {
-            case .ramLak: window = 1
-            case .sheppLogan: window = f == 0 ? 1 : sin(Double.pi * f) / (Double.pi * f)
-            case .hann: window = 0.5 * (1 + cos(2 * Double.pi * f))
-            }
+            let window = texture.window(f)
             hr[k] *= window * tau
             hi[k] *= window * tau
         }

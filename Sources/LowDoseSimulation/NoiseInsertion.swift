@@ -28,7 +28,8 @@ public struct NoiseInserter: Sendable {
     public var photonsPerRay: Double
     /// Electronic noise, standard deviation in photon counts per ray (0: quantum noise only).
     public var electronicNoise: Double = 0
-    public var filter: ReconstructionFilter = .ramLak
+    /// Apodisation of the ramp that reconstructs the inserted noise (its grain).
+    public var texture: NoiseTexture = .filter(.ramLak)
     /// Views per 180°; nil: matched to the image size.
     public var views: Int?
 
@@ -36,9 +37,30 @@ public struct NoiseInserter: Sendable {
                 muWater: Double = 0.0192, views: Int? = nil) {
         self.photonsPerRay = photonsPerRay
         self.electronicNoise = electronicNoise
-        self.filter = filter
+        self.texture = .filter(filter)
         self.muWater = muWater
         self.views = views
+    }
+
+    public init(photonsPerRay: Double, texture: NoiseTexture, views: Int? = nil) {
+        self.photonsPerRay = photonsPerRay
+        self.texture = texture
+        self.views = views
+    }
+
+    /// The quantum noise (HU) that takes `hu` from full dose to dose fraction `f` at ONE photon per
+    /// ray: the noise at I0 photons is this divided by √I0 (σ ∝ 1/√I0), so one reconstruction serves
+    /// any photon count — calibration scales it instead of reconstructing again.
+    public func unitNoise(for hu: [Float], grid: Grid, doseFraction f: Double, seed: UInt64) throws -> [Float] {
+        guard f > 0, f <= 1 else { throw SimulationError.invalidDoseFraction(f) }
+        if f == 1 { return [Float](repeating: 0, count: hu.count) }
+        let mu = hu.map { max(0, muWater * (1 + Double($0) / 1000)) }
+        let geometry = ParallelBeam.covering(grid, views: views)
+        let p = Projector.forward(mu, grid: grid, geometry: geometry)
+        var rng = NormalGenerator(seed: seed)
+        let noisy = p.map { line -> Double in ((1 / f - 1) * exp(line)).squareRoot() * rng.next() }
+        let image = FBP.reconstruct(noisy, grid: grid, geometry: geometry, texture: texture)
+        return image.map { Float(1000 * $0 / muWater) }
     }
 
     /// The noise image (HU) that takes `hu` from full dose to dose fraction `f`.
@@ -56,7 +78,7 @@ public struct NoiseInserter: Sendable {
             let variance = (1 / f - 1) * e / i0 + (1 / (f * f) - 1) * se2 * e * e / (i0 * i0)
             return variance.squareRoot() * rng.next()
         }
-        let image = FBP.reconstruct(noisy, grid: grid, geometry: geometry, filter: filter)
+        let image = FBP.reconstruct(noisy, grid: grid, geometry: geometry, texture: texture)
         return image.map { Float(1000 * $0 / muWater) }
     }
 
@@ -129,6 +151,33 @@ public enum NoiseEstimate {
                 guard values.count == b * b else { continue }
                 let mean = values.reduce(0, +) / Double(values.count)
                 sigmas.append((values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count - 1)).squareRoot())
+            }
+        }
+        guard sigmas.count >= 4 else { throw SimulationError.noUniformRegion(reason: "fewer than 4 uniform 8×8 blocks") }
+        return sigmas.sorted()[sigmas.count / 2]
+    }
+
+    /// σ of `values` as `uniformRegionSigma` measures it, within a given tissue mask: the median
+    /// standard deviation of the 8×8 blocks that lie wholly inside the mask. Used for both the
+    /// image and the noise to insert, so correlated noise is measured alike on both sides.
+    public static func blockSigma(_ values: [Float], mask: [Bool], grid: Grid) throws -> Double {
+        var sigmas: [Double] = []
+        let b = 8
+        for r0 in stride(from: 0, to: grid.rows - b, by: b) {
+            for c0 in stride(from: 0, to: grid.columns - b, by: b) {
+                var inside = true, sum = 0.0, sum2 = 0.0
+                for r in r0..<r0 + b where inside {
+                    for c in c0..<c0 + b {
+                        let i = r * grid.columns + c
+                        if !mask[i] { inside = false; break }
+                        let v = Double(values[i])
+                        sum += v
+                        sum2 += v * v
+                    }
+                }
+                guard inside else { continue }
+                let n = Double(b * b)
+                sigmas.append(max(0, (sum2 - sum * sum / n) / (n - 1)).squareRoot())
             }
         }
         guard sigmas.count >= 4 else { throw SimulationError.noUniformRegion(reason: "fewer than 4 uniform 8×8 blocks") }

@@ -112,7 +112,8 @@ public struct Pipeline: Sendable, Equatable {
             "output": Key(kind: .path, flag: "--output", required: true, role: .output),
             "dose": Key(kind: .double, flag: "--dose", required: true), "i0": Key(kind: .double, flag: "--i0"),
             "calibrate": Key(kind: .bool, flag: "--calibrate"), "seed": Key(kind: .int, flag: "--seed"),
-            "filter": Key(kind: .string, flag: "--filter"), "uid_root": Key(kind: .string, flag: "--uid-root"),
+            "filter": Key(kind: .string, flag: "--filter"), "texture": Key(kind: .string, flag: "--texture"),
+            "check": Key(kind: .path, flag: "--check", role: .output), "uid_root": Key(kind: .string, flag: "--uid-root"),
             "transfer_syntax": Key(kind: .string, flag: "--transfer-syntax"),
         ],
         "restore": [

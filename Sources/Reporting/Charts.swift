@@ -110,7 +110,7 @@ public struct LineChart {
         }
         // Legend below the axis label.
         var lx = left
-        for line in series {
+        for line in series where !line.name.isEmpty {  // an unnamed series (a guide line) has no entry
             let dash = line.dashed ? " stroke-dasharray=\"5 4\"" : ""
             s += "<line x1=\"\(lx)\" y1=\"\(height - 8)\" x2=\"\(lx + 22)\" y2=\"\(height - 8)\" stroke=\"\(line.color)\" stroke-width=\"2\"\(dash)/>"
             s += "<text x=\"\(lx + 27)\" y=\"\(height - 4)\" fill=\"#333\">\(LineChart.esc(line.name))</text>\n"

@@ -11,6 +11,9 @@ public struct PhantomStudy: Sendable {
     public var size: Int
     public var sliceSpacing: Double = 2.5
     public var transferSyntax: OutputTransferSyntax = .explicitLittle
+    /// Tube-current modulation: slice i is acquired at this multiple of the base tube current (its
+    /// photons and its mA/mAs/CTDIvol tags scale alike); nil: constant.
+    public var modulation: [Double]?
 
     public init(seed: UInt64, slices: Int, size: Int = 512) {
         self.seed = seed
@@ -27,12 +30,24 @@ public struct PhantomStudy: Sendable {
 
     public var filter: ReconstructionFilter { ReconstructionFilter.allCases[Int((seed / 5) % 3)] }
 
+    /// Pixel spacing (mm): the body plus a seed-dependent margin fills the field of view.
+    public var pixelSpacing: Double {
+        let phantom = BodyPhantom(seed: seed)
+        let fov = 2 * max(phantom.bodyA, phantom.bodyB) + 60 + Double(seed % 7) * 10
+        return (fov / Double(size) * 1000).rounded() / 1000
+    }
+
+    /// Slice i's anatomy in HU before any noise (what the written slice is, minus its noise).
+    public func cleanSlice(_ i: Int) -> [Float] {
+        let z = -Double(slices) * sliceSpacing / 2 + Double(i) * sliceSpacing
+        return BodyPhantom(seed: seed).slice(side: size, pixel: pixelSpacing, z: z)
+    }
+
     /// Writes the series into `directory`; returns the file paths.
     @discardableResult
     public func write(to directory: String, progress: (Int) -> Void = { _ in }) throws -> [String] {
         let phantom = BodyPhantom(seed: seed)
-        let fov = 2 * max(phantom.bodyA, phantom.bodyB) + 60 + Double(seed % 7) * 10
-        let pixel = (fov / Double(size) * 1000).rounded() / 1000
+        let pixel = pixelSpacing
         let uids = try UIDFactory()
         var spec = NewSeriesSpec(studyInstanceUID: uids.deterministic("phantom-study|\(seed)"),
                                  seriesInstanceUID: uids.deterministic("phantom-series|\(seed)"), rows: size, columns: size)
@@ -54,11 +69,18 @@ public struct PhantomStudy: Sendable {
         spec.dose = DoseInfo(kvp: seed % 4 == 3 ? 100 : 120, tubeCurrentMA: mAs * 2, exposureMAs: mAs,
                              exposureTimeMS: 500, ctdiVolMGy: (mAs * 0.075 * 100).rounded() / 100)
         let grid = Grid(rows: size, columns: size, dx: pixel, dy: pixel)
-        let inserter = NoiseInserter(photonsPerRay: photonsPerRay, filter: filter)
+        if let m = modulation, m.count >= slices {
+            let base = spec.dose
+            spec.sliceDoses = m.prefix(slices).map { k in
+                DoseInfo(kvp: base.kvp, tubeCurrentMA: base.tubeCurrentMA.map { $0 * k }, exposureMAs: base.exposureMAs.map { $0 * k },
+                         exposureTimeMS: base.exposureTimeMS, ctdiVolMGy: base.ctdiVolMGy.map { ($0 * k * 100).rounded() / 100 })
+            }
+        }
         var images: [SliceImage] = []
         for i in 0..<slices {
-            let z = spec.origin[2] + Double(i) * sliceSpacing
-            let clean = phantom.slice(side: size, pixel: pixel, z: z)
+            let factor = modulation.flatMap { i < $0.count ? $0[i] : nil } ?? 1
+            let inserter = NoiseInserter(photonsPerRay: photonsPerRay * factor, filter: filter)
+            let clean = cleanSlice(i)
             // Dose fraction 1/2 adds noise of variance e^p/I0: exactly a full-dose acquisition's.
             let noise = try inserter.noise(for: clean, grid: grid, doseFraction: 0.5, seed: seed &* 1000 &+ UInt64(i))
             images.append(SliceImage(rows: size, columns: size, hu: zip(clean, noise).map { max($0 + $1, -1024) }))

@@ -4,6 +4,7 @@ import Denoising
 import Foundation
 import ImageQuality
 import LowDoseSimulation
+import StudySimulation
 
 /// Everything that defines a training run. Stored as RUN/config.json; its hash (all but `steps`)
 /// is checked on resume.
@@ -48,6 +49,11 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var noiseWeightPower: Float?
     /// How low-dose slices find their normal-dose partners (nil: auto).
     public var pairBy: PairingMode?
+    /// How --simulate-dose partners are made: "realistic" = `NoisePlan` (per-slice exposure,
+    /// texture fitted to each series' own noise; `ldct train` sets it for new runs); nil = one
+    /// photon count per series calibrated on its middle slice, Ram-Lak texture (runs made before
+    /// 2026-12-02, so that they resume with the same pairs).
+    public var simulation: String?
 
     /// Reference noise for `noiseWeightPower`: a pair with this σ (HU) gets weight 1.
     public static let noiseWeightReference: Float = 20
@@ -203,7 +209,22 @@ public final class Trainer {
             for series in normalScan.series {
                 let spacing = series.pixelSpacing ?? [1, 1]
                 let grid = Grid(rows: series.rows, columns: series.columns, dx: spacing[1], dy: spacing[0])
-                for dose in config.simulateDoses {
+                for dose in config.simulateDoses where config.simulation == "realistic" {
+                    let plan = try NoisePlan.make(series: series, grid: grid, doseFraction: dose,
+                                                  photons: config.simulateI0.map { .fixed($0) } ?? .calibrate,
+                                                  texture: config.simulateI0 == nil ? .auto : .fixed(.filter(.ramLak)), seed: config.seed) { i in
+                        try PixelDecoder.decode(series.slices[i]).hu
+                    }
+                    for (i, slice) in series.slices.enumerated() {
+                        let n = try PixelDecoder.decode(slice)
+                        let seed = config.seed ^ UIDFactory.fnv1a64("\(slice.referenceKey)|\(dose)")
+                        let noise = try plan.noise(index: i, hu: n.hu, grid: grid, seed: seed).noise
+                        images.append(makePair(low: zip(n.hu, noise).map { $0 + $1 }, normal: n.hu, rows: n.rows, columns: n.columns,
+                                               series: series.seriesInstanceUID))
+                    }
+                    log("simulated \(Int(dose * 100))% dose for \(series.slices.count) slice(s) of series \(series.seriesNumber ?? 0): \(plan.summary)")
+                }
+                for dose in config.simulateDoses where config.simulation != "realistic" {
                     let inserter: NoiseInserter
                     if let i0 = config.simulateI0 {
                         inserter = NoiseInserter(photonsPerRay: i0)

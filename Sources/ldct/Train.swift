@@ -84,6 +84,7 @@ struct Train: ParsableCommand {
                 config.decayShape = decayShape
                 config.noiseWeightPower = noiseWeight
                 config.pairBy = pairBy == .auto ? nil : pairBy
+                config.simulation = config.simulateDoses.isEmpty ? nil : "realistic"
                 trainer = try Trainer(config: config, run: output ?? "run")
                 printError("ldct train: seed \(seed), width \(width), patch \(patch), batch \(batch), lr \(lr) → \(output ?? "run")")
             }
