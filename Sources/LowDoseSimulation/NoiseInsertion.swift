@@ -141,20 +141,7 @@ public enum NoiseEstimate {
     /// σ of the image noise in soft tissue: the median over 8×8 blocks that are all tissue of the
     /// block's standard deviation after removing its mean (robust to edges and structure).
     public static func uniformRegionSigma(_ hu: [Float], grid: Grid) throws -> Double {
-        let mask = try tissueMask(hu, rows: grid.rows)
-        var sigmas: [Double] = []
-        let b = 8
-        for r0 in stride(from: 0, to: grid.rows - b, by: b) {
-            for c0 in stride(from: 0, to: grid.columns - b, by: b) {
-                var values: [Double] = []
-                for r in r0..<r0 + b { for c in c0..<c0 + b where mask[r * grid.columns + c] { values.append(Double(hu[r * grid.columns + c])) } }
-                guard values.count == b * b else { continue }
-                let mean = values.reduce(0, +) / Double(values.count)
-                sigmas.append((values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count - 1)).squareRoot())
-            }
-        }
-        guard sigmas.count >= 4 else { throw SimulationError.noUniformRegion(reason: "fewer than 4 uniform 8×8 blocks") }
-        return sigmas.sorted()[sigmas.count / 2]
+        try blockSigma(hu, mask: try tissueMask(hu, rows: grid.rows), grid: grid)
     }
 
     /// σ of `values` as `uniformRegionSigma` measures it, within a given tissue mask: the median
