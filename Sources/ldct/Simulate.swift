@@ -49,8 +49,8 @@ struct Simulate: ParsableCommand {
     @Argument(help: "DICOM files or folders.") var inputs: [String]
     @Option(name: .shortAndLong, help: "Output folder.") var output: String
     @Option(help: "Dose fraction, e.g. 0.25 for quarter dose.") var dose: Double
-    @Option(help: "Full-dose photons per ray.") var i0: Double?
-    @Flag(help: "Choose photons per ray from the image's measured noise.") var calibrate = false
+    @Option(help: "Full-dose photons per ray (at the series' median tube current where it varies along the series).") var i0: Double?
+    @Flag(help: "Choose photons per ray per slice: from the tube current where it varies, else from each slice's own noise.") var calibrate = false
     @Option(help: "Seed.") var seed: UInt64 = 1
     @Option(help: "Noise texture: auto (fitted to the image's own noise; default with --calibrate), ram-lak (default with --i0), shepp-logan, hann.")
     var texture: String?
