@@ -61,7 +61,10 @@ public struct NoisePlan: Sendable {
         switch textureSetting {
         case .fixed(let t): texture = t
         case .auto:
-            let picks = sample(n, count: 3)
+            // Three slices for short series, up to six from 30 slices on: the NPS of a few 16-px
+            // squares per slice scatters (A0001-B: mean frequency +10.9 % with 3 of 16 slices,
+            // +7.5 % with 6).
+            let picks = sample(n, count: min(6, max(3, n / 5)))
             var images: [[Float]] = []
             for i in picks { images.append(try image(i)) }
             let spacing = min(grid.dx, grid.dy)
