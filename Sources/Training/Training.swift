@@ -13,7 +13,8 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var low: [String] = []
     /// Dose fractions to simulate from the normal-dose slices when no low-dose folders are given.
     public var simulateDoses: [Double] = []
-    /// Photons per ray for simulation; nil: calibrated per series from its own noise.
+    /// Photons per ray for simulation (scaled per slice by the tube current where it varies); nil:
+    /// calibrated from the images' own noise (per slice, or per series for runs before 2026-12-02).
     public var simulateI0: Double?
     public var steps: Int = 1000
     public var seed: UInt64 = 1
@@ -91,6 +92,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         }
         guard !(identityStart == true && initialWeights != nil) else { throw bad("--identity-start and --init-weights exclude each other") }
         if let p = noiseWeightPower { guard p > 0 && p <= 4 else { throw bad("noise weight power must be in (0, 4]") } }
+        if let s = simulation, s != "realistic" { throw bad("simulation must be \"realistic\" or absent, not \(s)") }
         guard validationFraction >= 0 && validationFraction < 1 else { throw bad("validation fraction must be in [0, 1)") }
     }
 }

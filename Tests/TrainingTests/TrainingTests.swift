@@ -160,5 +160,8 @@ struct TrainingTests {
         c.simulateDoses = [0.25]
         c.patch = 11
         #expect(throws: TrainingError.self) { try c.validate() }
+        c.patch = 55
+        c.simulation = "legacy"
+        #expect(throws: TrainingError.self) { try c.validate() }  // only "realistic" or absent
     }
 }
