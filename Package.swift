@@ -36,7 +36,10 @@ let package = Package(
         // DICOM ingest (files → CT series in HU) and the derived-series writer.
         .target(name: "DICOMIO", dependencies: ["CDCMTK"]),
         // Tensors, im2col convolution layers with backward passes, losses, Adam, safetensors.
-        .target(name: "ConvNet", dependencies: ["COpenBLAS"]),
+        .target(name: "ConvNet", dependencies: ["COpenBLAS", "CWinograd"]),
+        // Winograd tile transforms in C (loops over tiles vectorise; AVX2+FMA build chosen at run time).
+        // Always optimised (also in debug builds, where the tests run them on real slices).
+        .target(name: "CWinograd", cSettings: [.unsafeFlags(["-O2"])]),
         // RED-CNN, normalisation, whole-slice restore in bounded memory.
         .target(name: "Denoising", dependencies: ["ConvNet", "DICOMIO", "ImageQuality"]),
         // Lower-dose simulation: parallel-beam projector, FBP, projection-domain noise insertion.

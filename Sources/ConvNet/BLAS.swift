@@ -1,4 +1,5 @@
 import COpenBLAS
+import CWinograd
 import Foundation
 
 /// Row-major single-precision GEMM: C[M×N] = alpha·op(A)·op(B) + beta·C, through OpenBLAS.
@@ -12,9 +13,22 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
         if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
         return
     }
+    SgemmClock.count(sgemm: 2 * Double(m) * Double(n) * Double(k))
     SgemmClock.measure {
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}
+
+/// What OpenBLAS runs on: its core type (the kernels chosen, or forced by OPENBLAS_CORETYPE)
+/// and whether the environment forces it.
+public enum BLASInfo {
+    public static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
+    public static func describe() -> String {
+        let env = ProcessInfo.processInfo.environment
+        let forced = env["OPENBLAS_CORETYPE"].map { "forced by OPENBLAS_CORETYPE=\($0)" } ?? "OpenBLAS's own choice"
+        let l2 = env["OPENBLAS_L2_SIZE"].map { ", OPENBLAS_L2_SIZE=\($0)" } ?? ""
+        return "OpenBLAS core \(coreName) (\(forced)\(l2)), Winograd kernels \(String(cString: ldct_winograd_isa()))"
     }
 }
 
@@ -53,6 +67,28 @@ public enum SgemmClock {
     public static func reset() {
         lock.lock()
         total = 0
+        sgemmFlops = 0
+        transformFlops = 0
+        lock.unlock()
+    }
+
+    nonisolated(unsafe) private static var sgemmFlops = 0.0
+    nonisolated(unsafe) private static var transformFlops = 0.0
+
+    /// Floating-point operations actually done since `reset` (when enabled): in sgemm, and in the
+    /// Winograd transforms (counted as the kernels do them: dense, 2 per multiply-add).
+    public static var operations: (sgemm: Double, transforms: Double) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (sgemmFlops, transformFlops)
+    }
+
+    @inline(__always)
+    static func count(sgemm: Double = 0, transforms: Double = 0) {
+        guard enabled else { return }
+        lock.lock()
+        sgemmFlops += sgemm
+        transformFlops += transforms
         lock.unlock()
     }
 }

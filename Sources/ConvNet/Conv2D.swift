@@ -2,14 +2,21 @@
 /// bounds the columns in use at once (all workers together): a layer whose full column matrix
 /// would be larger is computed in bands of output rows, so the memory of a whole-slice forward
 /// pass does not grow with K·N (2400 × 262 144 floats = 2.5 GB for one RED-CNN layer at 512²).
+///
+/// The workspace also says how stride-1 convolutions are computed (`algorithm`) and keeps the
+/// Winograd-transformed filters of the weights it has seen.
 public final class Workspace {
     public let maxColumnFloats: Int
+    /// im2col, Winograd, or auto (Winograd where it measured faster).
+    public var algorithm: ConvolutionAlgorithm
     private var buffers: [UnsafeMutablePointer<Float>] = []
     private var capacity = 0
+    let filterCache = WinogradFilterCache()
 
     /// Default budget: 16 M floats (64 MiB) shared by the workers.
-    public init(maxColumnFloats: Int = 16 << 20) {
+    public init(maxColumnFloats: Int = 16 << 20, algorithm: ConvolutionAlgorithm = .auto) {
         self.maxColumnFloats = max(maxColumnFloats, 1)
+        self.algorithm = algorithm
     }
 
     deinit { for b in buffers { b.deallocate() } }
@@ -34,6 +41,18 @@ public final class Workspace {
     }
 }
 
+/// A tensor handed to a callee that writes into it in place: the box gives up its reference on
+/// `take()`, so the callee holds the only one and no copy is made.
+final class Handover {
+    private var tensor: Tensor?
+    init(_ tensor: consuming Tensor) { self.tensor = tensor }
+    func take() -> Tensor? {
+        let t = tensor
+        tensor = nil
+        return t
+    }
+}
+
 /// Raw pointers handed to workers that touch disjoint parts.
 struct Shared<T>: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<T>
@@ -43,9 +62,39 @@ struct Shared<T>: @unchecked Sendable {
 /// rows (of every image) spread over the workers; each band is im2col + one sgemm + bias.
 ///
 /// Epilogue, applied per band while it is in cache: y = relu?(conv + bias + residual?).
+///
+/// Stride-1 layers go to `winogradConvolution` when the workspace's algorithm says so
+/// (filters transformed once per distinct weights, cached in the workspace).
+///
+/// `output`: when given, it holds the residual and receives the result in place (y = relu?(conv +
+/// bias + output)): inference then keeps one activation fewer; `epilogue.residual` must be nil.
 func convolutionForward(_ x: Tensor, geometry g: ConvGeometry, outChannels: Int, weights: UnsafePointer<Float>,
-                        bias: UnsafePointer<Float>, workspace: Workspace, epilogue: Epilogue) -> Tensor {
-    var y = Tensor(uninitialized: [x.n, outChannels, g.outHeight, g.outWidth])
+                        bias: UnsafePointer<Float>, workspace: Workspace, epilogue: Epilogue,
+                        output: Handover? = nil) -> Tensor {
+    precondition(output == nil || epilogue.residual == nil, "either a residual or an in-place output")
+    if Winograd.applies(workspace.algorithm, g, outChannels: outChannels), let t = WinogradTransform.forKernel(g.kernel) {
+        let count = outChannels * g.patchSize
+        let key = WinogradFilterCache.key(weights, count: count, outChannels: outChannels, m: t.m)
+        let u: [Float]
+        if let cached = workspace.filterCache.lookup(key) {
+            u = cached
+        } else {
+            var fresh = [Float](repeating: 0, count: t.alpha * t.alpha * count / (g.kernel * g.kernel))
+            fresh.withUnsafeMutableBufferPointer { fb in
+                Winograd.transformFilters(t, weights: weights, outChannels: outChannels, inChannels: g.channels, into: fb.baseAddress!)
+            }
+            workspace.filterCache.insert(key, fresh)
+            u = fresh
+        }
+        return u.withUnsafeBufferPointer { ub in
+            winogradConvolution(x, geometry: g, outChannels: outChannels, transform: t, filters: ub.baseAddress!, bias: bias,
+                                workspace: workspace, epilogue: epilogue, output: output)
+        }
+    }
+    let shape = [x.n, outChannels, g.outHeight, g.outWidth]
+    let inPlace = output != nil
+    var y = output?.take() ?? Tensor(uninitialized: shape)
+    precondition(y.shape == shape, "in-place output \(y.shape) does not match \(shape)")
     if let r = epilogue.residual { precondition(r.shape == y.shape, "residual \(r.shape) does not match output \(y.shape)") }
     let hwIn = x.h * x.w, hwOut = g.outHeight * g.outWidth
     let band = workspace.bandRows(patchSize: g.patchSize, outWidth: g.outWidth, outHeight: g.outHeight)
@@ -64,7 +113,7 @@ func convolutionForward(_ x: Tensor, geometry g: ConvGeometry, outChannels: Int,
                 let cols = workspace.columns(worker: worker)
                 let yi = ys + img * outChannels * hwOut
                 Im2Col.im2col(g, image: xs + img * g.channels * hwIn, rowStart: r0, rowEnd: r1, cols: cols)
-                sgemm(m: outChannels, n: n, k: g.patchSize, a: weights, lda: g.patchSize, b: cols, ldb: n, beta: 0,
+                sgemm(m: outChannels, n: n, k: g.patchSize, a: weights, lda: g.patchSize, b: cols, ldb: n, beta: inPlace ? 1 : 0,
                       c: yi + r0 * g.outWidth, ldc: hwOut)
                 for o in 0..<outChannels {
                     let start = img * outChannels * hwOut + o * hwOut + r0 * g.outWidth
@@ -218,6 +267,12 @@ public struct Conv2D: Sendable {
                          workspace: Workspace, inputGradient: Bool = true) -> Tensor? {
         let g = geometry(height: x.h, width: x.w)
         precondition(dy.shape == outputShape(x.shape), "conv dy \(dy.shape) does not match output \(outputShape(x.shape))")
+        if Winograd.applies(workspace.algorithm, g, outChannels: outChannels) {
+            biasGradient(dy, into: grads + bias.offset)
+            winogradWeightGradient(input: x, outputGradient: dy, padding: padding, kernel: kernel, workspace: workspace,
+                                   into: grads + weight.offset)
+            return inputGradient ? inputGradientAsConvolution(dy, params: params, workspace: workspace) : nil
+        }
         if inputGradient && stride == 1 && padding <= kernel - 1 {
             _ = backward(x, dy: dy, params: params, grads: grads, workspace: workspace, inputGradient: false)
             return inputGradientAsConvolution(dy, params: params, workspace: workspace)
@@ -321,11 +376,27 @@ public struct TransposedConv2D: Sendable {
 
     /// y = epilogue(tconv(x)).
     public func forward(_ x: Tensor, params: UnsafePointer<Float>, workspace: Workspace, epilogue: Epilogue = .none) -> Tensor {
+        forward(x, params: params, workspace: workspace, epilogue: epilogue, output: nil)
+    }
+
+    /// y = relu?(tconv(x) + bias + residual), written into the residual's own storage (inference
+    /// keeps one activation fewer). Pass the residual with `consume` so that it is not copied.
+    public func forward(_ x: Tensor, params: UnsafePointer<Float>, workspace: Workspace, addingTo residual: consuming Tensor,
+                        relu: Bool) -> Tensor {
+        let outShape = outputShape(x.shape)
+        if stride == 1 && outputPadding == 0 && padding <= kernel - 1 {
+            return forward(x, params: params, workspace: workspace, epilogue: Epilogue(relu: relu), output: Handover(residual))
+        }
+        precondition(residual.shape == outShape, "residual \(residual.shape) does not match output \(outShape)")
+        return forward(x, params: params, workspace: workspace, epilogue: Epilogue(residual: residual, relu: relu), output: nil)
+    }
+
+    func forward(_ x: Tensor, params: UnsafePointer<Float>, workspace: Workspace, epilogue: Epilogue, output: Handover?) -> Tensor {
         precondition(x.shape.count == 4 && x.c == inChannels, "tconv input \(x.shape), expected \(inChannels) channels")
         let outShape = outputShape(x.shape)
         precondition(outShape[2] > 0 && outShape[3] > 0, "tconv output would be empty")
         if stride == 1 && outputPadding == 0 && padding <= kernel - 1 {
-            return forwardAsConvolution(x, params: params, workspace: workspace, epilogue: epilogue)
+            return forwardAsConvolution(x, params: params, workspace: workspace, epilogue: epilogue, output: output)
         }
         if let r = epilogue.residual { precondition(r.shape == outShape, "residual \(r.shape) does not match output \(outShape)") }
         // General stride/padding: cols = Wᵀ × X, then scatter-add (col2im). Bands of one image
@@ -371,7 +442,8 @@ public struct TransposedConv2D: Sendable {
     /// flipped and its channel axes swapped, Wf[o, c, i, j] = W[c, o, k−1−i, k−1−j]. This path
     /// runs the same im2col + sgemm (M = Cout, K = Cin·k·k) as Conv2D instead of a tall GEMM
     /// followed by a scatter-add (col2im).
-    func forwardAsConvolution(_ x: Tensor, params: UnsafePointer<Float>, workspace: Workspace, epilogue: Epilogue) -> Tensor {
+    func forwardAsConvolution(_ x: Tensor, params: UnsafePointer<Float>, workspace: Workspace, epilogue: Epilogue,
+                              output: Handover? = nil) -> Tensor {
         let k = kernel, kk = kernel * kernel
         var flipped = [Float](repeating: 0, count: outChannels * inChannels * kk)
         let w = params + weight.offset
@@ -387,7 +459,7 @@ public struct TransposedConv2D: Sendable {
         let g = ConvGeometry(channels: inChannels, height: x.h, width: x.w, kernel: k, stride: 1, padding: k - 1 - padding)
         return flipped.withUnsafeBufferPointer { fb in
             convolutionForward(x, geometry: g, outChannels: outChannels, weights: fb.baseAddress!,
-                               bias: params + bias.offset, workspace: workspace, epilogue: epilogue)
+                               bias: params + bias.offset, workspace: workspace, epilogue: epilogue, output: output)
         }
     }
 
@@ -398,6 +470,19 @@ public struct TransposedConv2D: Sendable {
         let outShape = outputShape(x.shape)
         precondition(dy.shape == outShape, "tconv dy \(dy.shape) does not match output \(outShape)")
         let g = geometry(outHeight: outShape[2], outWidth: outShape[3])
+        if Winograd.applies(workspace.algorithm, g, outChannels: inChannels) {
+            // dW[Cin, Cout, k, k] is the weight gradient of the convolution dY → X over g;
+            // dX = conv(dY, W) with W [Cin, Cout, k, k] read as [out = Cin, in = Cout, k, k].
+            biasGradient(dy, into: grads + bias.offset)
+            winogradWeightGradient(input: dy, outputGradient: x, padding: padding, kernel: kernel, workspace: workspace,
+                                   into: grads + weight.offset)
+            guard inputGradient else { return nil }
+            let zeros = [Float](repeating: 0, count: inChannels)
+            return zeros.withUnsafeBufferPointer { zb in
+                convolutionForward(dy, geometry: g, outChannels: inChannels, weights: params + weight.offset,
+                                   bias: zb.baseAddress!, workspace: workspace, epilogue: .none)
+            }
+        }
         var dx = Tensor(zeros: inputGradient ? x.shape : [0])
         let hwIn = x.h * x.w
         let band = workspace.bandRows(patchSize: g.patchSize, outWidth: x.w, outHeight: x.h)

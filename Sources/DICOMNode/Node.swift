@@ -67,6 +67,7 @@ public final class Node: @unchecked Sendable {
         do {
             let (loaded, metadata) = try ModelFile.load(path)
             model = loaded
+            model.workspace.algorithm = config.conv
             strength = try RestoreStrength.resolve(config.strength, metadata: metadata, model: path)
         } catch { throw NodeError.configuration(reason: "\(error)") }
         restorer = StudyRestorer(model: model, modelLabel: (path as NSString).lastPathComponent, uidRoot: config.uidRoot,

@@ -1,3 +1,4 @@
+import ConvNet
 import Foundation
 import Yams
 
@@ -78,12 +79,14 @@ public struct NodeConfig: Codable, Sendable, Equatable {
     /// When some received instances of a series cannot be restored (corrupt files): send the
     /// instances that were restored, with the failure in the log and --status (false: send nothing).
     public var sendPartial = false
+    /// Convolution path (`--conv`, YAML `conv`): auto, im2col or winograd.
+    public var conv: ConvolutionAlgorithm = .auto
 
     enum CodingKeys: String, CodingKey {
         case ae, port, forward, model, spool, allow
         case seriesTimeout = "series_timeout", nonCT = "non_ct", spoolLimitMiB = "spool_limit_mib"
         case maxAssociations = "max_associations", retryBase = "retry_base", retryMax = "retry_max"
-        case keepSent = "keep_sent", uidRoot = "uid_root", showPatient = "show_patient", strength, sendPartial = "send_partial"
+        case keepSent = "keep_sent", uidRoot = "uid_root", showPatient = "show_patient", strength, sendPartial = "send_partial", conv
     }
 
     public init() {}
@@ -108,6 +111,12 @@ public struct NodeConfig: Codable, Sendable, Equatable {
         d.showPatient = try c.decodeIfPresent(Bool.self, forKey: .showPatient) ?? false
         d.strength = try c.decodeIfPresent(String.self, forKey: .strength)
         d.sendPartial = try c.decodeIfPresent(Bool.self, forKey: .sendPartial) ?? false
+        if let text = try c.decodeIfPresent(String.self, forKey: .conv) {
+            guard let value = ConvolutionAlgorithm(rawValue: text) else {
+                throw DecodingError.dataCorruptedError(forKey: .conv, in: c, debugDescription: "conv must be auto, im2col or winograd, not \(text)")
+            }
+            d.conv = value
+        }
         self = d
     }
 
@@ -128,6 +137,7 @@ public struct NodeConfig: Codable, Sendable, Equatable {
         try c.encode(keepSent, forKey: .keepSent)
         try c.encodeIfPresent(uidRoot, forKey: .uidRoot)
         try c.encode(showPatient, forKey: .showPatient)
+        try c.encode(conv.rawValue, forKey: .conv)
         try c.encodeIfPresent(strength, forKey: .strength)
         try c.encode(sendPartial, forKey: .sendPartial)
     }

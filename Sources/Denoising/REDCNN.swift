@@ -106,8 +106,9 @@ public final class REDCNN {
         }
     }
 
-    /// Forward for inference: keeps only what later layers need (x, a2, a4), so a 512² slice at
-    /// width 96 holds about four activations (≈ 100 MB) plus the column budget.
+    /// Forward for inference: keeps only what later layers need (x, a2, a4), and the shortcut
+    /// layers (tconv1, tconv3) write their output into the shortcut's own storage, so a 512² slice
+    /// at width 96 holds at most three activations (≈ 100 MB each) plus the column budget.
     public func infer(_ x: Tensor) -> Tensor {
         checkInput(x)
         return parameters.withUnsafeBufferPointer { pb in
@@ -115,9 +116,10 @@ public final class REDCNN {
             func c(_ i: Int, _ input: Tensor) -> Tensor { conv[i].forward(input, params: p, workspace: workspace, epilogue: .relu) }
             let a2 = c(1, c(0, x))
             let a4 = c(3, c(2, a2))
-            var h = tconv[0].forward(c(4, a4), params: p, workspace: workspace, epilogue: Epilogue(residual: a4, relu: true))
+            let a5 = c(4, a4)
+            var h = tconv[0].forward(a5, params: p, workspace: workspace, addingTo: consume a4, relu: true)
             h = tconv[1].forward(h, params: p, workspace: workspace, epilogue: .relu)
-            h = tconv[2].forward(h, params: p, workspace: workspace, epilogue: Epilogue(residual: a2, relu: true))
+            h = tconv[2].forward(h, params: p, workspace: workspace, addingTo: consume a2, relu: true)
             h = tconv[3].forward(h, params: p, workspace: workspace, epilogue: .relu)
             return tconv[4].forward(h, params: p, workspace: workspace, epilogue: Epilogue(residual: x, relu: config.finalReLU))
         }

@@ -123,7 +123,7 @@ public struct Pipeline: Sendable, Equatable {
             "transfer_syntax": Key(kind: .string, flag: "--transfer-syntax"), "threads": Key(kind: .int, flag: "--threads"),
             "report": Key(kind: .bool, flag: "--report"), "reference": Key(kind: .paths, flag: "--reference", role: .input),
             "force": Key(kind: .bool, flag: "--force"), "strength": Key(kind: .string, flag: "--strength"),
-            "pair_by": Key(kind: .string, flag: "--pair-by"),
+            "pair_by": Key(kind: .string, flag: "--pair-by"), "conv": Key(kind: .string, flag: "--conv"),
         ],
         "tune": [
             "model": Key(kind: .path, flag: "--model", role: .input),
@@ -132,6 +132,7 @@ public struct Pipeline: Sendable, Equatable {
             "output": Key(kind: .path, flag: "--output", required: true, role: .output),
             "knots": Key(kind: .int, flag: "--knots"), "max_strength": Key(kind: .double, flag: "--max-strength"),
             "threads": Key(kind: .int, flag: "--threads"), "pair_by": Key(kind: .string, flag: "--pair-by"),
+            "conv": Key(kind: .string, flag: "--conv"),
         ],
         "report": [
             "low": Key(kind: .paths, flag: "--low", required: true, role: .input),
@@ -154,6 +155,7 @@ public struct Pipeline: Sendable, Equatable {
             "init_weights": Key(kind: .path, flag: "--init-weights", role: .input),
             "validation_fraction": Key(kind: .double, flag: "--validation-fraction"),
             "validation_every": Key(kind: .int, flag: "--validation-every"), "checkpoint_every": Key(kind: .int, flag: "--checkpoint-every"),
+            "conv": Key(kind: .string, flag: "--conv"),
         ],
     ]
 

@@ -55,6 +55,9 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// photon count per series calibrated on its middle slice, Ram-Lak texture (runs made before
     /// 2026-12-02, so that they resume with the same pairs).
     public var simulation: String?
+    /// Convolution path of the run (`--conv`); nil: im2col (runs made before the Winograd path, so
+    /// that they resume bit-identically). A run keeps its path when resumed.
+    public var conv: ConvolutionAlgorithm?
 
     /// Reference noise for `noiseWeightPower`: a pair with this σ (HU) gets weight 1.
     public static let noiseWeightReference: Float = 20
@@ -151,7 +154,7 @@ public final class Trainer {
         self.config = config
         self.run = run
         model = REDCNN(config: REDCNNConfig(width: config.width, finalReLU: config.finalReLU), initialization: .pytorchDefault,
-                       seed: config.seed, workspace: Workspace(maxColumnFloats: config.columnMiB << 18))
+                       seed: config.seed, workspace: Workspace(maxColumnFloats: config.columnMiB << 18, algorithm: config.conv ?? .im2col))
         optimizer = Adam(parameterCount: model.parameterCount)
         rng = SeededGenerator(seed: config.seed ^ 0x7A11)
         if let path = config.initialWeights {

@@ -8,7 +8,7 @@ import Reporting
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed and memory on this machine (medians; see docs/benchmarks.md).",
-        subcommands: [BenchIngest.self, BenchRestore.self, BenchStudy.self, BenchTrain.self, BenchSgemm.self])
+        subcommands: [BenchIngest.self, BenchRestore.self, BenchStudy.self, BenchTrain.self, BenchSgemm.self, BenchConvAccuracy.self])
 }
 
 /// Median of timed repetitions after one warm-up.
@@ -76,10 +76,14 @@ struct BenchRestore: ParsableCommand {
     @Option(help: "Slice side in pixels.") var size = 512
     @Option(help: "Timed repetitions.") var repeats = 3
     @Option(name: .customLong("column-mib"), help: "Column-buffer budget in MiB.") var columnMiB = 64
+    @Option(help: "Convolution path: auto, im2col or winograd.") var conv: ConvolutionAlgorithm = .auto
+    @Option(help: .hidden) var tiles: Int?
 
     func run() throws {
         DICOMFile.tuneAllocator()
-        let model = REDCNN(config: REDCNNConfig(width: width), seed: 1, workspace: Workspace(maxColumnFloats: columnMiB << 18))
+        if let tiles { Winograd.targetTiles = tiles }
+        let model = REDCNN(config: REDCNNConfig(width: width), seed: 1,
+                           workspace: Workspace(maxColumnFloats: columnMiB << 18, algorithm: conv))
         let restorer = SliceRestorer(model: model)
         var rng = SeededGenerator(seed: 2)
         let image = SliceImage(rows: size, columns: size, hu: (0..<size * size).map { _ in 40 + 30 * rng.gaussian() })
@@ -89,10 +93,12 @@ struct BenchRestore: ParsableCommand {
         let sgemmShare = Double(SgemmClock.nanoseconds) / 1e9
             / (all.reduce(0, +) * Double(repeats + 1) / Double(repeats) * Double(Parallelism.workers))
         let flops = TrainingStep.forwardFLOPs(model.config, batch: 1, height: size, width: size)
-        print(MachineInfo.describe() + ", \(Parallelism.workers) workers × single-threaded OpenBLAS")
-        print(String(format: "restore %d² width %d: median %.2f s (runs %@), %.1f GFLOP/s (%.3g FLOP), sgemm %.0f%% of the time, peak RSS %.0f MiB",
+        let ops = SgemmClock.operations, runs = Double(repeats + 1)
+        let actual = (ops.sgemm + ops.transforms) / runs
+        print(MachineInfo.describe() + ", \(Parallelism.workers) workers × single-threaded OpenBLAS, conv \(conv.rawValue), " + BLASInfo.describe())
+        print(String(format: "restore %d² width %d: median %.2f s (runs %@), %.1f GFLOP/s direct-equivalent (%.3g FLOP), %.1f GFLOP/s actual (%.3g FLOP: sgemm %.3g, transforms %.3g), sgemm %.0f%% of the time, peak RSS %.0f MiB",
                      size, width, median, all.map { String(format: "%.2f", $0) }.joined(separator: " "), flops / median / 1e9, flops,
-                     100 * sgemmShare, MachineInfo.peakRSSMiB()))
+                     actual / median / 1e9, actual, ops.sgemm / runs, ops.transforms / runs, 100 * sgemmShare, MachineInfo.peakRSSMiB()))
     }
 }
 
@@ -105,12 +111,15 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Patches per batch.") var batch = 16
     @Option(parsing: .upToNextOption, help: "Patch sides to measure.") var patch: [Int] = [55, 64]
     @Option(help: "Timed repetitions.") var repeats = 3
+    @Option(help: "Convolution path: auto, im2col or winograd.") var conv: ConvolutionAlgorithm = .auto
+    @Option(help: .hidden) var tiles: Int?
 
     func run() throws {
         DICOMFile.tuneAllocator()
-        print(MachineInfo.describe() + ", \(Parallelism.workers) workers × single-threaded OpenBLAS")
+        if let tiles { Winograd.targetTiles = tiles }
+        print(MachineInfo.describe() + ", \(Parallelism.workers) workers × single-threaded OpenBLAS, conv \(conv.rawValue), " + BLASInfo.describe())
         for side in patch {
-            let model = REDCNN(config: REDCNNConfig(width: width), seed: 1)
+            let model = REDCNN(config: REDCNNConfig(width: width), seed: 1, workspace: Workspace(algorithm: conv))
             var adam = Adam(parameterCount: model.parameterCount)
             var rng = SeededGenerator(seed: 3)
             let x = Tensor(shape: [batch, 1, side, side], data: (0..<batch * side * side).map { _ in 0.2 + 0.1 * rng.uniform() })
@@ -123,9 +132,12 @@ struct BenchTrain: ParsableCommand {
             let share = Double(SgemmClock.nanoseconds) / 1e9
                 / (all.reduce(0, +) * Double(repeats + 1) / Double(repeats) * Double(Parallelism.workers))
             let flops = TrainingStep.trainingFLOPs(model.config, batch: batch, height: side, width: side)
-            print(String(format: "train step %d×%d² width %d: median %.2f s (runs %@), %.1f GFLOP/s (%.3g FLOP), sgemm %.0f%% of the time, peak RSS %.0f MiB",
+            let ops = SgemmClock.operations, runs = Double(repeats + 1)
+            let actual = (ops.sgemm + ops.transforms) / runs
+            print(String(format: "train step %d×%d² width %d: median %.2f s (runs %@), %.1f GFLOP/s direct-equivalent (%.3g FLOP), %.1f GFLOP/s actual (%.3g FLOP: sgemm %.3g, transforms %.3g), sgemm %.0f%% of the time, peak RSS %.0f MiB",
                          batch, side, width, median, all.map { String(format: "%.2f", $0) }.joined(separator: " "),
-                         flops / median / 1e9, flops, 100 * share, MachineInfo.peakRSSMiB()))
+                         flops / median / 1e9, flops, actual / median / 1e9, actual, ops.sgemm / runs, ops.transforms / runs,
+                         100 * share, MachineInfo.peakRSSMiB()))
         }
     }
 }
@@ -206,5 +218,52 @@ struct BenchStudy: ParsableCommand {
         print(String(format: "study: %d slice(s); restore %.2f s of which network %.2f s (%.2f s/slice)", slices, restoreSeconds, network, network / Double(max(slices, 1))))
         print(String(format: "outside the network: scan+decode+encode+write %.2f s (%.1f %%), report %.2f s (%.1f %%), total %.1f %% of network time",
                      io, 100 * io / network, reportSeconds, 100 * reportSeconds / network, 100 * (io + reportSeconds) / network))
+    }
+}
+
+/// Winograd against im2col on real slices: restored HU before integer rounding, every slice.
+struct BenchConvAccuracy: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "conv-accuracy",
+        abstract: "Restore every slice of a series with im2col and with Winograd; print the HU differences before rounding.")
+
+    @Argument(help: "Series folders.") var folders: [String]
+    @Option(help: "Model (default: the bundled one).") var model: String?
+    @Option(help: "At most this many slices per series (evenly spread).") var slices = 1_000_000
+
+    func run() throws {
+        DICOMFile.tuneAllocator()
+        guard let path = model ?? DefaultModel.locate() else { throw ValidationError("no model (give --model)") }
+        let (network, _) = try ModelFile.load(path)
+        let restorer = SliceRestorer(model: network)
+        print(MachineInfo.describe() + ", Winograd kernels: " + Winograd.kernelBuild)
+        for folder in folders {
+            for info in StudyScanner.scan([folder]).series {
+                guard let series = SeriesLoader.load(info).series else { continue }
+                let n = series.sliceCount, take = min(n, max(slices, 1))
+                var worst: Float = 0, sumAbs = 0.0, count = 0, times = (0.0, 0.0)
+                for k in 0..<take {
+                    let image = series.slice(take == n ? k : k * n / take)
+                    network.workspace.algorithm = .im2col
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    let reference = restorer.networkOutput(image)
+                    network.workspace.algorithm = .winograd
+                    let t1 = DispatchTime.now().uptimeNanoseconds
+                    let fast = restorer.networkOutput(image)
+                    let t2 = DispatchTime.now().uptimeNanoseconds
+                    times.0 += Double(t1 - t0) / 1e9
+                    times.1 += Double(t2 - t1) / 1e9
+                    for i in image.hu.indices {
+                        let d = abs(fast.hu[i] - reference.hu[i])
+                        worst = max(worst, d)
+                        sumAbs += Double(d)
+                        count += 1
+                    }
+                }
+                print(String(format: "%@: %d of %d slices %d×%d: max |Winograd − im2col| %.4f HU, mean %.5f HU; network %.2f s (im2col) vs %.2f s (Winograd) per slice",
+                             info.seriesDescription ?? folder, take, n, series.rows, series.columns, worst, sumAbs / Double(max(count, 1)),
+                             times.0 / Double(take), times.1 / Double(take)))
+            }
+        }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ConvNet
 import DICOMIO
 import Foundation
 
@@ -33,3 +34,6 @@ func printError(_ message: String) {
 }
 
 extension PairingMode: ExpressibleByArgument {}
+extension ConvolutionAlgorithm: ExpressibleByArgument {
+    static let help = "Convolution path: auto (Winograd where it is faster, the default), im2col (the reference) or winograd."
+}

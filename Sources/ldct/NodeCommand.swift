@@ -1,4 +1,5 @@
 import ArgumentParser
+import ConvNet
 import DICOMIO
 import DICOMNode
 import Foundation
@@ -21,6 +22,7 @@ struct NodeCommand: ParsableCommand {
     @Option(parsing: .singleValue, help: "Destination AE@HOST:PORT (repeatable).") var forward: [String] = []
     @Option(help: "RED-CNN weights (default: the bundled model).") var model: String?
     @Option(help: "Restore strength: auto, or 0 (input) … 1 (network output) … 2 (default: the model's, as ldct restore).") var strength: String?
+    @Option(help: ArgumentHelp(ConvolutionAlgorithm.help)) var conv: ConvolutionAlgorithm?
     @Option(help: "Spool folder (the node's durable state).") var spool: String?
     @Option(help: "Calling AE titles allowed to send, comma-separated (default: any).") var allow: String?
     @Option(help: "Seconds after the last instance before a series counts as complete.") var seriesTimeout: Double?
@@ -50,6 +52,7 @@ struct NodeCommand: ParsableCommand {
             if !forward.isEmpty { cfg.forward = try forward.map(Destination.init(parsing:)) }
             if let model { cfg.model = model }
             if let strength { cfg.strength = strength }
+            if let conv { cfg.conv = conv }
             if let spool { cfg.spool = spool }
             if let allow { cfg.allow = allow.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
             if let seriesTimeout { cfg.seriesTimeout = seriesTimeout }

@@ -19,6 +19,7 @@ struct Restore: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output folder.")
     var output: String
 
+    @Option(help: ArgumentHelp(ConvolutionAlgorithm.help)) var conv: ConvolutionAlgorithm = .auto
     @Option(help: "RED-CNN weights (safetensors, PyTorch state_dict names); default: the bundled model.")
     var model: String?
 
@@ -67,6 +68,7 @@ struct Restore: ParsableCommand {
         let metadata: [String: String]
         do {
             (loaded, metadata) = try ModelFile.load(modelPath)
+            loaded.workspace.algorithm = conv
         } catch {
             printError("ldct restore: \(error)")
             throw ExitCodes.nothingFound

@@ -42,6 +42,8 @@ struct Train: ParsableCommand {
     @Option(help: "Shape of the learning-rate decay: exponential (default) or cosine.") var decayShape: String?
     @Option(help: "Weight each pair's loss by (20 HU / its noise)^P, so quiet images count more (e.g. 1).") var noiseWeight: Float?
     @Option(help: ArgumentHelp(PairingMode.help)) var pairBy: PairingMode = .auto
+    @Option(help: ArgumentHelp(ConvolutionAlgorithm.help + " A resumed run keeps the path it was started with."))
+    var conv: ConvolutionAlgorithm = .auto
 
     func validate() throws {
         if resume == nil {
@@ -85,6 +87,7 @@ struct Train: ParsableCommand {
                 config.noiseWeightPower = noiseWeight
                 config.pairBy = pairBy == .auto ? nil : pairBy
                 config.simulation = config.simulateDoses.isEmpty ? nil : "realistic"
+                config.conv = conv
                 trainer = try Trainer(config: config, run: output ?? "run")
                 printError("ldct train: seed \(seed), width \(width), patch \(patch), batch \(batch), lr \(lr) → \(output ?? "run")")
             }

@@ -17,6 +17,7 @@ struct Tune: ParsableCommand {
             by default. The model given is never written.
             """)
 
+    @Option(help: ArgumentHelp(ConvolutionAlgorithm.help)) var conv: ConvolutionAlgorithm = .auto
     @Option(help: "RED-CNN weights to tune (default: the bundled model).")
     var model: String?
 
@@ -60,7 +61,10 @@ struct Tune: ParsableCommand {
         }
         let loaded: REDCNN
         var metadata: [String: String]
-        do { (loaded, metadata) = try ModelFile.load(modelPath) } catch {
+        do {
+            (loaded, metadata) = try ModelFile.load(modelPath)
+            loaded.workspace.algorithm = conv
+        } catch {
             printError("ldct tune: \(error)")
             throw ExitCodes.nothingFound
         }
