@@ -125,6 +125,36 @@ struct PairImage {
     var normalHU: [Float]
     /// RMS of low − normal (HU) over the body (normal-dose pixels above −500 HU).
     var noiseSigma: Float
+    /// Reconstruction kernel of the normal-dose series ("unknown" when the header has none):
+    /// validation reports quality per kernel.
+    var kernel: String = "unknown"
+}
+
+/// One validation pass: all slices together and per reconstruction kernel. PSNR/SSIM against
+/// normal dose (LDCT convention); HU bias = mean(image − normal) over uniform soft-tissue squares
+/// found on the normal-dose slice, so a run that drifts in CT numbers shows it at once.
+public struct ValidationResult: Sendable {
+    public struct Scores: Sendable {
+        public var group: String
+        public var slices: Int
+        public var psnrLow, psnr, ssimLow, ssim: Double
+        /// nil when no uniform square was found on any slice of the group.
+        public var huBiasLow, huBias: Double?
+    }
+    public var all: Scores
+    public var perKernel: [Scores]
+
+    public var summary: String {
+        func bias(_ v: Double?) -> String { v.map { String(format: "%+.2f", $0) } ?? "n/a" }
+        var text = String(format: "validation PSNR %.2f → %.2f dB, SSIM %.4f → %.4f, HU bias %@ → %@",
+                          all.psnrLow, all.psnr, all.ssimLow, all.ssim, bias(all.huBiasLow), bias(all.huBias))
+        if perKernel.count > 1 {
+            text += "; " + perKernel.map {
+                String(format: "%@ (%d): %.2f → %.2f dB, %.4f → %.4f, bias %@", $0.group, $0.slices, $0.psnrLow, $0.psnr, $0.ssimLow, $0.ssim, bias($0.huBias))
+            }.joined(separator: "; ")
+        }
+        return text
+    }
 }
 
 public struct TrainingProgress: Sendable {
@@ -194,6 +224,8 @@ public final class Trainer {
         let normalScan = StudyScanner.scan(config.normal)
         guard !normalScan.series.isEmpty else { throw TrainingError.noPairs(reason: "no CT series under \(config.normal)") }
         var images: [PairImage] = []
+        var kernels: [String: String] = [:]
+        for series in normalScan.series { kernels[series.seriesInstanceUID] = series.convolutionKernel }
         if !config.low.isEmpty {
             let lowScan = StudyScanner.scan(config.low)
             let result = Pairing.pair(low: lowScan.series, normal: normalScan.series, mode: config.pairBy ?? .auto)
@@ -248,6 +280,10 @@ public final class Trainer {
             }
         }
         guard !images.isEmpty else { throw TrainingError.noPairs(reason: "nothing paired") }
+        for i in images.indices {
+            let k = kernels[images[i].series]?.trimmingCharacters(in: .whitespaces) ?? ""
+            images[i].kernel = k.isEmpty ? "unknown" : k
+        }
         images = images.filter { $0.rows >= config.patch && $0.columns >= config.patch }
         guard !images.isEmpty else { throw TrainingError.noPairs(reason: "every slice is smaller than the \(config.patch)-pixel patch") }
         // Validation: whole series, chosen by a seeded shuffle of the series UIDs.
@@ -258,10 +294,22 @@ public final class Trainer {
         let validationSeries = Set(shuffled.prefix(config.validationFraction > 0 ? min(heldCount, seriesUIDs.count - 1) : 0))
         train = images.filter { !validationSeries.contains($0.series) }
         // Validation slices spread evenly over the held-out pairs (every series and dose level),
-        // not the first few (which would all come from one low-dose folder).
+        // not the first few (which would all come from one low-dose folder), taken in turn from
+        // each kernel so that every kernel held out is scored. (Validation never touches the RNG
+        // or the training set: the choice does not change the training itself.)
         let held = images.filter { validationSeries.contains($0.series) }
         let count = min(config.validationSlices, held.count)
-        validation = (0..<count).map { held[$0 * held.count / max(count, 1)] }
+        let byKernel = Dictionary(grouping: held, by: \.kernel).sorted { $0.key < $1.key }.map(\.value)
+        var quota = [Int](repeating: 0, count: byKernel.count)
+        for k in 0..<count where !byKernel.isEmpty {
+            var g = k % byKernel.count
+            while quota[g] >= byKernel[g].count { g = (g + 1) % byKernel.count }
+            quota[g] += 1
+        }
+        validation = []
+        for (g, group) in byKernel.enumerated() {
+            for j in 0..<quota[g] { validation.append(group[j * group.count / max(quota[g], 1)]) }
+        }
         let sigmas = train.map(\.noiseSigma).sorted()
         if let lo = sigmas.first, let hi = sigmas.last {
             log(String(format: "noise of the training pairs (RMS of low − normal in the body): %.1f … %.1f HU, median %.1f", lo, hi, sigmas[sigmas.count / 2])
@@ -348,6 +396,12 @@ public final class Trainer {
         log = log.split(separator: "\n", omittingEmptySubsequences: true).enumerated().filter { i, line in
             i == 0 || (Int(line.split(separator: ",").first ?? "") ?? Int.max) <= step
         }.map { String($0.element) }.joined(separator: "\n") + "\n"
+        let validationPath = run + "/validation.csv"
+        var validationLog = (try? String(contentsOfFile: validationPath, encoding: .utf8)) ?? ""
+        if validationLog.isEmpty { validationLog = "step,group,slices,psnr_low,psnr,ssim_low,ssim,hu_bias_low,hu_bias\n" }
+        validationLog = validationLog.split(separator: "\n", omittingEmptySubsequences: true).enumerated().filter { i, line in
+            i == 0 || (Int(line.split(separator: ",").first ?? "") ?? Int.max) <= step
+        }.map { String($0.element) }.joined(separator: "\n") + "\n"
         let start = Date()
         let firstStep = step
         while step < config.steps {
@@ -359,15 +413,23 @@ public final class Trainer {
             var validationText: String?
             var row = "\(step),\(loss),\(lr),\(String(format: "%.2f", Date().timeIntervalSince(start)))"
             if !validation.isEmpty && (step % config.validationEvery == 0 || step == config.steps) {
-                let v = validate()
+                let result = validate()
+                let v = result.all
                 row += String(format: ",%.4f,%.4f,%.5f,%.5f", v.psnrLow, v.psnr, v.ssimLow, v.ssim)
-                validationText = String(format: "validation PSNR %.2f → %.2f dB, SSIM %.4f → %.4f", v.psnrLow, v.psnr, v.ssimLow, v.ssim)
+                validationText = result.summary
+                for g in [v] + result.perKernel {
+                    func f(_ x: Double?) -> String { x.map { String(format: "%.3f", $0) } ?? "" }
+                    let name = g.group.replacingOccurrences(of: ",", with: " ")
+                    validationLog += "\(step),\(name),\(g.slices)," + String(format: "%.4f,%.4f,%.5f,%.5f,", g.psnrLow, g.psnr, g.ssimLow, g.ssim)
+                        + f(g.huBiasLow) + "," + f(g.huBias) + "\n"
+                }
             } else {
                 row += ",,,,"
             }
             log += row + "\n"
             if step % config.checkpointEvery == 0 || step == config.steps {
                 try AtomicFile.write(Data(log.utf8), to: logPath)
+                if !validation.isEmpty { try AtomicFile.write(Data(validationLog.utf8), to: validationPath) }
                 try saveCheckpoint()
                 try LossCurve.write(log: log, to: run + "/loss.svg")
             }
@@ -377,18 +439,45 @@ public final class Trainer {
         }
     }
 
-    /// Mean PSNR/SSIM (LDCT convention) of low-dose and restored validation slices against normal dose.
-    func validate() -> (psnrLow: Double, psnr: Double, ssimLow: Double, ssim: Double) {
-        var sums = (0.0, 0.0, 0.0, 0.0)
+    /// Mean PSNR/SSIM (LDCT convention) of low-dose and restored validation slices against normal
+    /// dose, and the HU bias in uniform soft tissue; for all slices and per kernel.
+    public func validate() -> ValidationResult {
+        struct Row { var kernel: String; var psnrLow, psnr, ssimLow, ssim: Double; var biasLow, bias: Double?; var weight: Int }
+        var rows: [Row] = []
         for v in validation {
             let y = model.infer(Tensor(shape: [1, 1, v.rows, v.columns], data: v.low)).data.map(model.denormalize)
-            sums.0 += Metrics.psnr(reference: v.normalHU, image: v.lowHU)
-            sums.1 += Metrics.psnr(reference: v.normalHU, image: y)
-            sums.2 += Metrics.ssim(reference: v.normalHU, image: v.lowHU, rows: v.rows, columns: v.columns)
-            sums.3 += Metrics.ssim(reference: v.normalHU, image: y, rows: v.rows, columns: v.columns)
+            // Uniform squares on the normal-dose slice (the cleanest guide); bias = Σ(image − normal) / pixels.
+            let rois = Regions.uniformROIs(guide: v.normalHU, rows: v.rows, columns: v.columns)
+            var dLow = 0.0, dOut = 0.0, pixels = 0
+            for roi in rois {
+                for r in roi.row..<roi.row + roi.size {
+                    for c in roi.column..<roi.column + roi.size {
+                        let i = r * v.columns + c
+                        dLow += Double(v.lowHU[i] - v.normalHU[i])
+                        dOut += Double(y[i] - v.normalHU[i])
+                        pixels += 1
+                    }
+                }
+            }
+            rows.append(Row(kernel: v.kernel,
+                            psnrLow: Metrics.psnr(reference: v.normalHU, image: v.lowHU), psnr: Metrics.psnr(reference: v.normalHU, image: y),
+                            ssimLow: Metrics.ssim(reference: v.normalHU, image: v.lowHU, rows: v.rows, columns: v.columns),
+                            ssim: Metrics.ssim(reference: v.normalHU, image: y, rows: v.rows, columns: v.columns),
+                            biasLow: pixels > 0 ? dLow / Double(pixels) : nil, bias: pixels > 0 ? dOut / Double(pixels) : nil, weight: pixels))
         }
-        let n = Double(max(validation.count, 1))
-        return (sums.0 / n, sums.1 / n, sums.2 / n, sums.3 / n)
+        func scores(_ group: String, _ part: [Row]) -> ValidationResult.Scores {
+            let n = Double(max(part.count, 1))
+            let biased = part.filter { $0.weight > 0 }
+            let w = Double(biased.reduce(0) { $0 + $1.weight })
+            return ValidationResult.Scores(
+                group: group, slices: part.count,
+                psnrLow: part.reduce(0) { $0 + $1.psnrLow } / n, psnr: part.reduce(0) { $0 + $1.psnr } / n,
+                ssimLow: part.reduce(0) { $0 + $1.ssimLow } / n, ssim: part.reduce(0) { $0 + $1.ssim } / n,
+                huBiasLow: biased.isEmpty ? nil : biased.reduce(0) { $0 + ($1.biasLow ?? 0) * Double($1.weight) } / w,
+                huBias: biased.isEmpty ? nil : biased.reduce(0) { $0 + ($1.bias ?? 0) * Double($1.weight) } / w)
+        }
+        let groups = Dictionary(grouping: rows, by: \.kernel).sorted { $0.key < $1.key }
+        return ValidationResult(all: scores("all", rows), perKernel: groups.map { scores($0.key, $0.value) })
     }
 
     // MARK: checkpoints

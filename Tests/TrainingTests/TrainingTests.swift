@@ -165,3 +165,77 @@ struct TrainingTests {
         #expect(throws: TrainingError.self) { try c.validate() }  // only "realistic" or absent
     }
 }
+
+@Suite("Training: validation per kernel and HU bias")
+struct ValidationTests {
+    @Test("validation scores every kernel held out and measures the HU bias in uniform tissue")
+    func perKernelAndBias() throws {
+        let data = try smallStudies()
+        let run = tempDir()
+        defer { for d in [data, run] { try? FileManager.default.removeItem(atPath: d) } }
+        let trainer = try Trainer(config: tinyConfig(data, steps: 1), run: run)
+        try trainer.prepare()
+        // A flat 64² "liver" at 60 HU; the low-dose partner reads 10 HU too high (a shifted input).
+        func pair(_ kernel: String, shift: Float) -> PairImage {
+            let normal = [Float](repeating: 60, count: 64 * 64)
+            var p = trainer.makePair(low: normal.map { $0 + shift }, normal: normal, rows: 64, columns: 64, series: kernel)
+            p.kernel = kernel
+            return p
+        }
+        trainer.validation = [pair("B30f", shift: 10), pair("D45f", shift: 10), pair("D45f", shift: 10)]
+        let result = trainer.validate()
+        #expect(result.perKernel.map(\.group) == ["B30f", "D45f"])
+        #expect(result.perKernel.map(\.slices) == [1, 2])
+        #expect(result.all.slices == 3)
+        let bias = try #require(result.all.huBiasLow)
+        #expect(abs(bias - 10) < 1e-3, "input bias \(bias)")
+        #expect(result.all.huBias != nil)
+        #expect(result.summary.contains("D45f (2)") && result.summary.contains("HU bias +10.00"))
+    }
+
+    @Test("a run writes validation.csv: one row for all slices and one per kernel at each validation")
+    func validationLog() throws {
+        let data = try smallStudies()
+        let run = tempDir()
+        defer { for d in [data, run] { try? FileManager.default.removeItem(atPath: d) } }
+        var config = tinyConfig(data, steps: 3)
+        config.validationFraction = 0.5
+        let trainer = try Trainer(config: config, run: run)
+        try trainer.prepare()
+        try trainer.train()
+        let rows = try String(contentsOfFile: run + "/validation.csv", encoding: .utf8).split(separator: "\n")
+        #expect(rows.first == "step,group,slices,psnr_low,psnr,ssim_low,ssim,hu_bias_low,hu_bias")
+        #expect(rows.count >= 3, "\(rows)")   // header, "all", at least one kernel
+        #expect(rows.dropFirst().allSatisfy { $0.hasPrefix("3,") })
+        #expect(rows.contains { $0.hasPrefix("3,all,") })
+    }
+}
+
+@Suite("Training on the Winograd path")
+struct WinogradTrainingResumeTests {
+    @Test("a Winograd run (width 8) resumed at step 3 equals the straight 6-step run bit for bit; config.json records the path")
+    func resumeIsBitIdentical() throws {
+        let data = try smallStudies()
+        let (a, b) = (tempDir(), tempDir())
+        defer { for d in [data, a, b] { try? FileManager.default.removeItem(atPath: d) } }
+        func config(_ steps: Int) -> TrainingConfig {
+            var c = tinyConfig(data, steps: steps)
+            c.width = 8
+            c.conv = .winograd
+            return c
+        }
+        let straight = try Trainer(config: config(6), run: a)
+        try straight.prepare()
+        try straight.train()
+        let first = try Trainer(config: config(3), run: b)
+        try first.prepare()
+        try first.train()
+        let resumed = try Trainer.resume(b, steps: 6)
+        #expect(resumed.config.conv == .winograd)
+        try resumed.prepare()
+        try resumed.train()
+        #expect(resumed.parameters == straight.parameters)
+        let json = try String(contentsOfFile: b + "/config.json", encoding: .utf8)
+        #expect(json.contains("\"conv\" : \"winograd\""))
+    }
+}
