@@ -156,6 +156,8 @@ public struct Pipeline: Sendable, Equatable {
             "validation_fraction": Key(kind: .double, flag: "--validation-fraction"),
             "validation_every": Key(kind: .int, flag: "--validation-every"), "checkpoint_every": Key(kind: .int, flag: "--checkpoint-every"),
             "conv": Key(kind: .string, flag: "--conv"),
+            "validation_low": Key(kind: .paths, flag: "--validation-low", role: .input),
+            "validation_normal": Key(kind: .paths, flag: "--validation-normal", role: .input),
         ],
     ]
 

@@ -58,6 +58,11 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// Convolution path of the run (`--conv`); nil: im2col (runs made before the Winograd path, so
     /// that they resume bit-identically). A run keeps its path when resumed.
     public var conv: ConvolutionAlgorithm?
+    /// Validate on these low-dose folders (paired with `validationNormal`, else with `normal`)
+    /// instead of holding series out of training: e.g. fresh noise realisations of the training
+    /// series, when every series is needed for training. nil: hold out whole series.
+    public var validationLow: [String]?
+    public var validationNormal: [String]?
 
     /// Reference noise for `noiseWeightPower`: a pair with this σ (HU) gets weight 1.
     public static let noiseWeightReference: Float = 20
@@ -96,6 +101,8 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         guard !(identityStart == true && initialWeights != nil) else { throw bad("--identity-start and --init-weights exclude each other") }
         if let p = noiseWeightPower { guard p > 0 && p <= 4 else { throw bad("noise weight power must be in (0, 4]") } }
         if let s = simulation, s != "realistic" { throw bad("simulation must be \"realistic\" or absent, not \(s)") }
+        if validationNormal != nil && validationLow == nil { throw bad("--validation-normal needs --validation-low") }
+        if let v = validationLow, v.isEmpty { throw bad("--validation-low names no folder") }
         guard validationFraction >= 0 && validationFraction < 1 else { throw bad("validation fraction must be in [0, 1)") }
     }
 }
@@ -286,18 +293,39 @@ public final class Trainer {
         }
         images = images.filter { $0.rows >= config.patch && $0.columns >= config.patch }
         guard !images.isEmpty else { throw TrainingError.noPairs(reason: "every slice is smaller than the \(config.patch)-pixel patch") }
-        // Validation: whole series, chosen by a seeded shuffle of the series UIDs.
+        // Validation: whole series, chosen by a seeded shuffle of the series UIDs — or, with
+        // --validation-low, the pairs of those folders and no series held out.
         let seriesUIDs = Array(Set(images.map(\.series))).sorted()
-        var split = SeededGenerator(seed: config.seed ^ 0x5A11)
-        let shuffled = seriesUIDs.shuffled(using: &split)
-        let heldCount = seriesUIDs.count >= 2 ? max(1, Int((Double(seriesUIDs.count) * config.validationFraction).rounded())) : 0
-        let validationSeries = Set(shuffled.prefix(config.validationFraction > 0 ? min(heldCount, seriesUIDs.count - 1) : 0))
+        var validationSeries = Set<String>()
+        var held: [PairImage]
+        if let folders = config.validationLow {
+            let normals = config.validationNormal ?? config.normal
+            let validationScan = normals == config.normal ? normalScan : StudyScanner.scan(normals)
+            for series in validationScan.series { kernels[series.seriesInstanceUID] = series.convolutionKernel }
+            let result = Pairing.pair(low: StudyScanner.scan(folders).series, normal: validationScan.series, mode: config.pairBy ?? .auto)
+            for u in result.unpaired { log("validation: unpaired low-dose slice \(u.file): \(u.reason)") }
+            held = []
+            for p in result.pairs {
+                let l = try PixelDecoder.decode(p.low), n = try PixelDecoder.decode(p.normal)
+                var pair = makePair(low: l.hu, normal: n.hu, rows: l.rows, columns: l.columns, series: p.seriesUID)
+                let k = kernels[p.seriesUID]?.trimmingCharacters(in: .whitespaces) ?? ""
+                pair.kernel = k.isEmpty ? "unknown" : k
+                held.append(pair)
+            }
+            guard !held.isEmpty else { throw TrainingError.noPairs(reason: "no validation pairs in \(folders)") }
+            log("validation pairs from \(folders.count) folder(s): \(result.summary)")
+        } else {
+            var split = SeededGenerator(seed: config.seed ^ 0x5A11)
+            let shuffled = seriesUIDs.shuffled(using: &split)
+            let heldCount = seriesUIDs.count >= 2 ? max(1, Int((Double(seriesUIDs.count) * config.validationFraction).rounded())) : 0
+            validationSeries = Set(shuffled.prefix(config.validationFraction > 0 ? min(heldCount, seriesUIDs.count - 1) : 0))
+            held = images.filter { validationSeries.contains($0.series) }
+        }
         train = images.filter { !validationSeries.contains($0.series) }
         // Validation slices spread evenly over the held-out pairs (every series and dose level),
         // not the first few (which would all come from one low-dose folder), taken in turn from
         // each kernel so that every kernel held out is scored. (Validation never touches the RNG
         // or the training set: the choice does not change the training itself.)
-        let held = images.filter { validationSeries.contains($0.series) }
         let count = min(config.validationSlices, held.count)
         let byKernel = Dictionary(grouping: held, by: \.kernel).sorted { $0.key < $1.key }.map(\.value)
         var quota = [Int](repeating: 0, count: byKernel.count)
@@ -315,7 +343,7 @@ public final class Trainer {
             log(String(format: "noise of the training pairs (RMS of low − normal in the body): %.1f … %.1f HU, median %.1f", lo, hi, sigmas[sigmas.count / 2])
                 + (config.noiseWeightPower.map { String(format: "; loss weighted by (%g HU / σ)^%g", Double(TrainingConfig.noiseWeightReference), Double($0)) } ?? ""))
         }
-        log("\(train.count) training slice pair(s) from \(seriesUIDs.count - validationSeries.count) series; \(validation.count) validation slice(s) from \(validationSeries.count) series")
+        log("\(train.count) training slice pair(s) from \(seriesUIDs.count - validationSeries.count) series; \(validation.count) validation slice(s) from \(Set(validation.map(\.series)).count) series")
     }
 
     func makePair(low: [Float], normal: [Float], rows: Int, columns: Int, series: String) -> PairImage {

@@ -35,6 +35,10 @@ struct Train: ParsableCommand {
     @Flag(help: "No flips or rotations.") var noAugment = false
     @Flag(help: "No ReLU on the network's output.") var noFinalRelu = false
     @Option(help: "Share of series held out for validation.") var validationFraction = 0.2
+    @Option(parsing: .upToNextOption, help: "Validate on these low-dose folders instead of holding series out (e.g. fresh noise of the training series).")
+    var validationLow: [String] = []
+    @Option(parsing: .upToNextOption, help: "Normal-dose partners of --validation-low (default: --normal).")
+    var validationNormal: [String] = []
     @Option(help: "Validate every N steps.") var validationEvery = 100
     @Option(help: "Checkpoint every N steps.") var checkpointEvery = 50
     @Option(help: "Start from these weights (fine-tune a model on your site's data).") var initWeights: String?
@@ -88,6 +92,8 @@ struct Train: ParsableCommand {
                 config.pairBy = pairBy == .auto ? nil : pairBy
                 config.simulation = config.simulateDoses.isEmpty ? nil : "realistic"
                 config.conv = conv
+                config.validationLow = validationLow.isEmpty ? nil : validationLow
+                config.validationNormal = validationNormal.isEmpty ? nil : validationNormal
                 trainer = try Trainer(config: config, run: output ?? "run")
                 printError("ldct train: seed \(seed), width \(width), patch \(patch), batch \(batch), lr \(lr) → \(output ?? "run")")
             }

@@ -193,6 +193,30 @@ struct ValidationTests {
         #expect(result.summary.contains("D45f (2)") && result.summary.contains("HU bias +10.00"))
     }
 
+    @Test("--validation-low: every series trains, validation comes from the separate folders; bad combinations are refused")
+    func separateValidationPairs() throws {
+        let data = try smallStudies()
+        let (run, val) = (tempDir(), tempDir())
+        defer { for d in [data, run, val] { try? FileManager.default.removeItem(atPath: d) } }
+        _ = try DoseSimulationRun(doseFraction: 0.25, photons: .fixed(4e4), seed: 3).run([data + "/s1"], outputRoot: val)
+        var config = tinyConfig(data, steps: 3)
+        config.validationLow = [val]
+        var lines: [String] = []
+        let trainer = try Trainer(config: config, run: run)
+        try trainer.prepare { lines.append($0) }
+        #expect(Set(trainer.train.map(\.series)).count == 2, "no series held out of training")
+        #expect(!trainer.validation.isEmpty)
+        #expect(Set(trainer.validation.map(\.series)).count == 1)
+        #expect(lines.contains { $0.hasPrefix("validation pairs from 1 folder(s)") })
+        try trainer.train()
+        #expect(FileManager.default.fileExists(atPath: run + "/validation.csv"))
+        var bad = tinyConfig(data, steps: 1)
+        bad.validationNormal = [data]
+        #expect(throws: TrainingError.self) { try bad.validate() }
+        bad.validationLow = []
+        #expect(throws: TrainingError.self) { try bad.validate() }
+    }
+
     @Test("a run writes validation.csv: one row for all slices and one per kernel at each validation")
     func validationLog() throws {
         let data = try smallStudies()
