@@ -278,16 +278,8 @@ func winogradConvolution(_ x: Tensor, geometry gm: ConvGeometry, outChannels cou
                     let xi = xs + img * cin * hwIn
                     for c in 0..<cin {
                         for i in 0..<a {
-                            let dst = pbuf + c * pChannel + (r * a + i) * wp
-                            let yy = m * ty - pad + i
-                            if yy < 0 || yy >= h {
-                                dst.update(repeating: 0, count: wp)
-                            } else {
-                                if pad > 0 { dst.update(repeating: 0, count: pad) }
-                                dst.advanced(by: pad).update(from: xi + c * hwIn + yy * w, count: w)
-                                let tail = wp - pad - w
-                                if tail > 0 { dst.advanced(by: pad + w).update(repeating: 0, count: tail) }
-                            }
+                            paddedRow(pbuf + c * pChannel + (r * a + i) * wp, width: wp, source: xi + c * hwIn, row: m * ty - pad + i,
+                                      height: h, columns: w, padding: pad)
                         }
                     }
                 }
@@ -393,16 +385,8 @@ func winogradWeightGradient(input: Tensor, outputGradient dy: Tensor, padding pa
                     let gr = row0 + rr, img = gr / tilesH, ty = gr % tilesH
                     for c in 0..<ci {
                         for i in 0..<a {
-                            let dst = pI + c * chanI + (rr * a + i) * wpI
-                            let yy = mt * ty - pad + i
-                            if yy < 0 || yy >= h {
-                                dst.update(repeating: 0, count: wpI)
-                            } else {
-                                if pad > 0 { dst.update(repeating: 0, count: pad) }
-                                dst.advanced(by: pad).update(from: xs + (img * ci + c) * hwI + yy * w, count: w)
-                                let tail = wpI - pad - w
-                                if tail > 0 { dst.advanced(by: pad + w).update(repeating: 0, count: tail) }
-                            }
+                            paddedRow(pI + c * chanI + (rr * a + i) * wpI, width: wpI, source: xs + (img * ci + c) * hwI,
+                                      row: mt * ty - pad + i, height: h, columns: w, padding: pad)
                         }
                     }
                     for o in 0..<co {
@@ -446,6 +430,21 @@ func winogradWeightGradient(input: Tensor, outputGradient dy: Tensor, padding pa
     kronA.withUnsafeBufferPointer { kb in
         sgemm(transA: true, m: co * ci, n: r * r, k: aa, a: sums, lda: co * ci, b: kb.baseAddress!, ldb: r * r, beta: 1, c: dW, ldc: r * r)
     }
+}
+
+/// One row of a zero-padded input copy: `dst[0 ..< width]` = image row `row` of `source` (H × W)
+/// shifted right by `padding`, zeros outside the image (rows above/below included).
+@inline(__always)
+func paddedRow(_ dst: UnsafeMutablePointer<Float>, width: Int, source: UnsafePointer<Float>, row: Int, height: Int, columns: Int,
+               padding: Int) {
+    guard row >= 0 && row < height else {
+        dst.update(repeating: 0, count: width)
+        return
+    }
+    if padding > 0 { dst.update(repeating: 0, count: padding) }
+    dst.advanced(by: padding).update(from: source + row * columns, count: columns)
+    let tail = width - padding - columns
+    if tail > 0 { dst.advanced(by: padding + columns).update(repeating: 0, count: tail) }
 }
 
 /// db[o] += Σ over images and pixels of dy[n, o, ·, ·] (sequential: the same sum every run).
