@@ -51,16 +51,67 @@ def read_series(folder):
     return out
 
 
-def metrics(ref, img, tissue):
+def uniform_rois(ref, tissue, size=32, count=8):
+    """Flat soft-tissue squares of the normal-dose slice (as ldct report picks them: every pixel in
+    tissue, structure score = spread of the 4×4 sub-block means, kept when at most twice the
+    third-lowest score), non-overlapping, at most `count`."""
+    cands = []
+    for y in range(0, ref.shape[0] - size + 1, size // 2):
+        for x in range(0, ref.shape[1] - size + 1, size // 2):
+            if not tissue[y:y + size, x:x + size].all():
+                continue
+            blocks = ref[y:y + size, x:x + size].reshape(4, size // 4, 4, size // 4).mean(axis=(1, 3))
+            cands.append((float(blocks.std()), y, x))
+    if not cands:
+        return []
+    cands.sort()
+    limit = 2 * cands[min(2, len(cands) - 1)][0] + 1e-9
+    chosen = []
+    for score, y, x in cands:
+        if score <= limit and all(abs(y - cy) >= size or abs(x - cx) >= size for cy, cx in chosen):
+            chosen.append((y, x))
+        if len(chosen) == count:
+            break
+    return [(y, x, size) for y, x in chosen]
+
+
+def nps_mean_frequency(img, rois):
+    """Mean radial frequency (cycles/pixel) of the noise power spectrum of `img` in the squares,
+    each detrended by a plane: lower than normal dose's means a coarser, blotchier ("plastic")
+    texture; nan without squares."""
+    if not rois:
+        return float("nan")
+    acc = None
+    for y, x, s in rois:
+        patch = img[y:y + s, x:x + s].astype(np.float64)
+        yy, xx = np.mgrid[0:s, 0:s]
+        a = np.c_[np.ones(s * s), yy.ravel(), xx.ravel()]
+        coef, *_ = np.linalg.lstsq(a, patch.ravel(), rcond=None)
+        patch = patch - (a @ coef).reshape(s, s)
+        power = np.abs(np.fft.fft2(patch)) ** 2
+        acc = power if acc is None else acc + power
+    f = np.fft.fftfreq(acc.shape[0])
+    radius = np.sqrt(f[:, None] ** 2 + f[None, :] ** 2)
+    total = acc.sum()
+    return float((radius * acc).sum() / total) if total > 0 else float("nan")
+
+
+def metrics(ref, img, tissue, rois=()):
     a, b = np.clip(ref, -160, 240), np.clip(img, -160, 240)
     err = img - ref
-    return {
+    out = {
         "psnr": peak_signal_noise_ratio(a, b, data_range=400),
         "ssim": structural_similarity(a, b, data_range=400, gaussian_weights=True, sigma=1.5, use_sample_covariance=False),
         "rmse": float(np.sqrt(np.mean(err ** 2))),
         "hu_shift": float(np.mean(err[tissue])),
         "noise": float(np.std(err[tissue])),
     }
+    if rois:
+        # HU bias in uniform tissue and the image's own noise and texture there.
+        out["hu_bias_uniform"] = float(np.mean([np.mean(err[y:y + s, x:x + s]) for y, x, s in rois]))
+        out["noise_uniform"] = float(np.mean([np.std(img[y:y + s, x:x + s]) for y, x, s in rois]))
+        out["nps_fmean"] = nps_mean_frequency(img, rois)
+    return out
 
 
 def bm3d_cached(low_hu, sigma, cached):
@@ -123,13 +174,16 @@ def main():
         if args.restored == "-":
             continue
         red = restored_by_source[uid]
-        row.update({"low": metrics(ref, low_hu, tissue), "redcnn": metrics(ref, red, tissue)})
+        rois = uniform_rois(ref, tissue)
+        row["rois"] = len(rois)
+        row.update({"normal": metrics(ref, ref, tissue, rois), "low": metrics(ref, low_hu, tissue, rois),
+                    "redcnn": metrics(ref, red, tissue, rois)})
         if not args.no_bm3d:
-            row["bm3d"] = metrics(ref, den, tissue)
+            row["bm3d"] = metrics(ref, den, tissue, rois)
         if args.estimated and not args.no_bm3d:
-            row["bm3d_estimated"] = metrics(ref, est, tissue)
+            row["bm3d_estimated"] = metrics(ref, est, tissue, rois)
         if "sigma_measured" in row:
-            row["bm3d_measured"] = metrics(ref, meas, tissue)
+            row["bm3d_measured"] = metrics(ref, meas, tissue, rois)
         rows.append(row)
     if args.restored == "-":
         print(f"BM3D cache filled in {t_bm3d:.0f} s")
@@ -142,8 +196,9 @@ def main():
     if rows and all("bm3d_measured" in r for r in rows):
         methods += ("bm3d_measured",)
     summary = {}
-    for method in methods:
-        summary[method] = {k: float(np.mean([r[method][k] for r in rows])) for k in rows[0]["low"]}
+    for method in methods + ("normal",):
+        keys = set().union(*(r[method].keys() for r in rows))
+        summary[method] = {k: float(np.nanmean([r[method][k] for r in rows if k in r[method]])) for k in sorted(keys)}
     print(f"{len(rows)} slices; BM3D {t_bm3d / len(rows):.1f} s/slice (0 when cached)")
     print("| method | PSNR (dB) | SSIM | RMSE (HU) | mean HU shift, tissue | noise σ in tissue (HU) |")
     print("|---|---|---|---|---|---|")
@@ -153,6 +208,18 @@ def main():
     for m in methods:
         s = summary[m]
         print(f"| {names[m]} | {s['psnr']:.2f} | {s['ssim']:.4f} | {s['rmse']:.1f} | {s['hu_shift']:+.2f} | {s['noise']:.1f} |")
+    # Texture: the image's own noise in uniform soft tissue, against normal dose ("plastic" look).
+    if "nps_fmean" in summary["normal"]:
+        print()
+        print(f"Uniform soft tissue ({np.mean([r['rois'] for r in rows]):.1f} squares of 32² per slice on average):")
+        print("| method | HU bias | noise σ (HU) | NPS mean frequency (cycles/pixel) | relative to normal dose |")
+        print("|---|---|---|---|---|")
+        ref_f = summary["normal"]["nps_fmean"]
+        for m in ("normal",) + methods:
+            s = summary[m]
+            label = "normal dose" if m == "normal" else names[m]
+            print(f"| {label} | {s.get('hu_bias_uniform', float('nan')):+.2f} | {s.get('noise_uniform', float('nan')):.1f} | "
+                  f"{s.get('nps_fmean', float('nan')):.3f} | {s.get('nps_fmean', float('nan')) / ref_f:.2f} |")
     # By noise level of the low-dose input (σ of low − normal in soft tissue).
     print()
     if args.estimated:
