@@ -157,6 +157,7 @@ public struct Pipeline: Sendable, Equatable {
             "validation_every": Key(kind: .int, flag: "--validation-every"), "checkpoint_every": Key(kind: .int, flag: "--checkpoint-every"),
             "conv": Key(kind: .string, flag: "--conv"),
             "validation_low": Key(kind: .paths, flag: "--validation-low", role: .input),
+            "validation_slices": Key(kind: .int, flag: "--validation-slices"),
             "validation_normal": Key(kind: .paths, flag: "--validation-normal", role: .input),
         ],
     ]

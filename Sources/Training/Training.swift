@@ -104,6 +104,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         if validationNormal != nil && validationLow == nil { throw bad("--validation-normal needs --validation-low") }
         if let v = validationLow, v.isEmpty { throw bad("--validation-low names no folder") }
         guard validationFraction >= 0 && validationFraction < 1 else { throw bad("validation fraction must be in [0, 1)") }
+        guard validationSlices >= 1 else { throw bad("validation slices must be at least 1") }
     }
 }
 

@@ -35,6 +35,7 @@ struct Train: ParsableCommand {
     @Flag(help: "No flips or rotations.") var noAugment = false
     @Flag(help: "No ReLU on the network's output.") var noFinalRelu = false
     @Option(help: "Share of series held out for validation.") var validationFraction = 0.2
+    @Option(help: "Slices restored at each validation (taken in turn from each kernel).") var validationSlices = 4
     @Option(parsing: .upToNextOption, help: "Validate on these low-dose folders instead of holding series out (e.g. fresh noise of the training series).")
     var validationLow: [String] = []
     @Option(parsing: .upToNextOption, help: "Normal-dose partners of --validation-low (default: --normal).")
@@ -84,6 +85,7 @@ struct Train: ParsableCommand {
                 config.finalReLU = !noFinalRelu
                 config.validationFraction = validationFraction
                 config.validationEvery = validationEvery
+                config.validationSlices = validationSlices
                 config.checkpointEvery = checkpointEvery
                 config.initialWeights = initWeights
                 config.identityStart = identityStart ? true : nil
