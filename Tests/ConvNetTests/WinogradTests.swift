@@ -23,6 +23,7 @@ let winogradShapes: [(Int, Int, Int, Int, Int, Int, Int)] = [
     (3, 8, 8, 16, 16, 5, 0),     // whole tiles, batch
     (1, 5, 4, 12, 9, 3, 1),      // 3×3 kernel: F(6×6, 3×3)
     (1, 2, 3, 8, 8, 7, 3),       // 7×7 kernel: F(2×2, 7×7)
+    (2, 3, 2, 6, 45, 5, 4),      // 13 tiles per row: runs of eight (the AVX2 transposes) and a rest
 ]
 
 @Suite("ConvNet: Winograd convolution against a naive Double convolution and im2col")
@@ -126,7 +127,7 @@ struct WinogradTests {
 @Suite("ConvNet: Winograd backward passes against im2col and finite differences")
 struct WinogradBackwardTests {
     /// Shapes (N, Cin, Cout, H, W, padding) of stride-1 5×5 layers: valid, full, same.
-    static let shapes: [(Int, Int, Int, Int, Int, Int)] = [(2, 3, 4, 11, 9, 0), (3, 5, 2, 7, 8, 4), (1, 4, 4, 10, 10, 2)]
+    static let shapes: [(Int, Int, Int, Int, Int, Int)] = [(2, 3, 4, 11, 9, 0), (3, 5, 2, 7, 8, 4), (1, 4, 4, 10, 10, 2), (2, 2, 3, 9, 41, 2)]
 
     @Test("Conv2D: dW, db and dx agree with the im2col path", arguments: shapes.indices)
     func conv(_ i: Int) {
