@@ -44,3 +44,17 @@ struct ConvCLITests {
         #expect(n.err.contains("conv"))
     }
 }
+
+@Suite("bundled pipelines (dry run)")
+struct BundledPipelineTests {
+    @Test("every pipeline in Pipelines/ validates: stages, keys and values (ldct run --dry-run)")
+    func allValidate() throws {
+        let folder = packageRoot + "/Pipelines"
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".yaml") }.sorted()
+        #expect(names.contains("train-real.yaml") && names.contains("demo.yaml"))
+        for name in names {
+            let r = try ldct("run", folder + "/" + name, "--dry-run")
+            #expect(r.code == 0, "\(name): \(r.err)")
+        }
+    }
+}
