@@ -28,6 +28,22 @@ func tinyConfig(_ normal: String, steps: Int) -> TrainingConfig {
     return c
 }
 
+/// A 6-step run in `runs.0`, and a 3-step run in `runs.1` resumed to 6 steps (checked to resume at
+/// step 3): the pair the bit-identity tests compare.
+func straightAndResumed(_ config: (Int) -> TrainingConfig, runs: (String, String)) throws -> (straight: Trainer, resumed: Trainer) {
+    let straight = try Trainer(config: config(6), run: runs.0)
+    try straight.prepare()
+    try straight.train()
+    let first = try Trainer(config: config(3), run: runs.1)
+    try first.prepare()
+    try first.train()
+    let resumed = try Trainer.resume(runs.1, steps: 6)
+    #expect(resumed.currentStep == 3)
+    try resumed.prepare()
+    try resumed.train()
+    return (straight, resumed)
+}
+
 @Suite("Training: pairing, resume, learning")
 struct TrainingTests {
     @Test("3 steps + resume to 6 equals 6 steps, bit for bit (weights and log)")
@@ -35,16 +51,7 @@ struct TrainingTests {
         let data = try smallStudies()
         let (a, b) = (tempDir(), tempDir())
         defer { for d in [data, a, b] { try? FileManager.default.removeItem(atPath: d) } }
-        let straight = try Trainer(config: tinyConfig(data, steps: 6), run: a)
-        try straight.prepare()
-        try straight.train()
-        let first = try Trainer(config: tinyConfig(data, steps: 3), run: b)
-        try first.prepare()
-        try first.train()
-        let resumed = try Trainer.resume(b, steps: 6)
-        #expect(resumed.currentStep == 3)
-        try resumed.prepare()
-        try resumed.train()
+        let (straight, resumed) = try straightAndResumed({ tinyConfig(data, steps: $0) }, runs: (a, b))
         #expect(resumed.parameters == straight.parameters)
         func rows(_ run: String) throws -> [String] {
             try String(contentsOfFile: run + "/log.csv", encoding: .utf8).split(separator: "\n").map {
@@ -248,16 +255,8 @@ struct WinogradTrainingResumeTests {
             c.conv = .winograd
             return c
         }
-        let straight = try Trainer(config: config(6), run: a)
-        try straight.prepare()
-        try straight.train()
-        let first = try Trainer(config: config(3), run: b)
-        try first.prepare()
-        try first.train()
-        let resumed = try Trainer.resume(b, steps: 6)
+        let (straight, resumed) = try straightAndResumed(config, runs: (a, b))
         #expect(resumed.config.conv == .winograd)
-        try resumed.prepare()
-        try resumed.train()
         #expect(resumed.parameters == straight.parameters)
         let json = try String(contentsOfFile: b + "/config.json", encoding: .utf8)
         #expect(json.contains("\"conv\" : \"winograd\""))
