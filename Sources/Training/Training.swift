@@ -418,19 +418,17 @@ public final class Trainer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(try encoder.encode(config), to: run + "/config.json")
-        let logPath = run + "/log.csv"
-        var log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-        if log.isEmpty { log = "step,loss,lr,elapsed_s,val_psnr_low,val_psnr,val_ssim_low,val_ssim\n" }
-        // Keep only rows up to the checkpoint's step (a killed run may have logged further).
-        log = log.split(separator: "\n", omittingEmptySubsequences: true).enumerated().filter { i, line in
-            i == 0 || (Int(line.split(separator: ",").first ?? "") ?? Int.max) <= step
-        }.map { String($0.element) }.joined(separator: "\n") + "\n"
-        let validationPath = run + "/validation.csv"
-        var validationLog = (try? String(contentsOfFile: validationPath, encoding: .utf8)) ?? ""
-        if validationLog.isEmpty { validationLog = "step,group,slices,psnr_low,psnr,ssim_low,ssim,hu_bias_low,hu_bias\n" }
-        validationLog = validationLog.split(separator: "\n", omittingEmptySubsequences: true).enumerated().filter { i, line in
-            i == 0 || (Int(line.split(separator: ",").first ?? "") ?? Int.max) <= step
-        }.map { String($0.element) }.joined(separator: "\n") + "\n"
+        // Both logs keep only rows up to the checkpoint's step (a killed run may have logged further).
+        func reopen(_ path: String, header: String) -> String {
+            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            guard !text.isEmpty else { return header + "\n" }
+            return text.split(separator: "\n", omittingEmptySubsequences: true).enumerated().filter { i, line in
+                i == 0 || (Int(line.split(separator: ",").first ?? "") ?? Int.max) <= step
+            }.map { String($0.element) }.joined(separator: "\n") + "\n"
+        }
+        let logPath = run + "/log.csv", validationPath = run + "/validation.csv"
+        var log = reopen(logPath, header: "step,loss,lr,elapsed_s,val_psnr_low,val_psnr,val_ssim_low,val_ssim")
+        var validationLog = reopen(validationPath, header: "step,group,slices,psnr_low,psnr,ssim_low,ssim,hu_bias_low,hu_bias")
         let start = Date()
         let firstStep = step
         while step < config.steps {
