@@ -1,3 +1,4 @@
+import ConvNet
 import DICOMIO
 import DICOMNode
 import Foundation
@@ -46,6 +47,9 @@ struct NodeTests {
         #expect(strong.strength == "0.6" && !strong.sendPartial)
         try "node:\n  forward: [A@h:1]\n  send_partial: true\n".write(toFile: dir + "/p.yaml", atomically: true, encoding: .utf8)
         #expect(try NodeConfig.load(yaml: dir + "/p.yaml").sendPartial)
+        #expect(try NodeConfig.load(yaml: dir + "/p.yaml").conv == .auto)
+        try "node:\n  forward: [A@h:1]\n  conv: im2col\n".write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        #expect(try NodeConfig.load(yaml: dir + "/c.yaml").conv == .im2col)
         strong.spool = dir + "/spool-s"
         strong.model = smallModel
         #expect(throws: Never.self) { try Node(config: strong) }
