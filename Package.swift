@@ -41,7 +41,9 @@ let package = Package(
         // Always optimised (also in debug builds, where the tests run them on real slices).
         .target(name: "CWinograd", cSettings: [.unsafeFlags(["-O2"])]),
         // RED-CNN, normalisation, whole-slice restore in bounded memory.
-        .target(name: "Denoising", dependencies: ["ConvNet", "DICOMIO", "ImageQuality"]),
+        .target(name: "Denoising", dependencies: ["ConvNet", "DICOMIO", "ImageQuality", "ArchivePlan"]),
+        // Archive scale: the plan of an archive restore and which shard restores which series.
+        .target(name: "ArchivePlan", dependencies: ["DICOMIO"]),
         // Lower-dose simulation: parallel-beam projector, FBP, projection-domain noise insertion.
         .target(name: "LowDoseSimulation"),
         // PSNR, SSIM, RMSE (scikit-image's conventions); later ROI noise, NPS, CNR, Dice.
@@ -60,7 +62,7 @@ let package = Package(
         .executableTarget(
             name: "ldct",
             dependencies: [
-                "DICOMIO", "ConvNet", "Denoising", "LowDoseSimulation", "StudySimulation", "Training", "Pipelines", "Reporting", "DICOMNode",
+                "DICOMIO", "ArchivePlan", "ConvNet", "Denoising", "LowDoseSimulation", "StudySimulation", "Training", "Pipelines", "Reporting", "DICOMNode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -68,6 +70,7 @@ let package = Package(
         .executableTarget(name: "FixtureMaker", dependencies: ["DICOMIO"]),
         .testTarget(name: "DICOMIOTests", dependencies: ["DICOMIO"]),
         .testTarget(name: "ConvNetTests", dependencies: ["ConvNet"]),
+        .testTarget(name: "ArchivePlanTests", dependencies: ["ArchivePlan", "DICOMIO"]),
         .testTarget(name: "DenoisingTests", dependencies: ["Denoising", "ConvNet", "DICOMIO"]),
         .testTarget(name: "LowDoseSimulationTests", dependencies: ["LowDoseSimulation"]),
         .testTarget(name: "ImageQualityTests", dependencies: ["ImageQuality", "ConvNet"]),

@@ -1,3 +1,4 @@
+import ArchivePlan
 import ConvNet
 import DICOMIO
 import Foundation
@@ -60,6 +61,22 @@ public struct RestoreManifest: Codable, Sendable, Equatable {
         public var state: String
         public var errors: [String]
         public var finished: String
+        /// The shard that wrote it ("K/N") and the plan's fingerprint, for sharded runs.
+        public var shard: String? = nil
+        public var plan: String? = nil
+
+        /// Complete with this model, strength and slice count, and every file still there.
+        public func isComplete(fingerprint: String, strength: String, slices: Int, root: String) -> Bool {
+            guard state == "complete", modelFingerprint == fingerprint, (self.strength ?? "1") == strength,
+                  self.slices == slices, files.count == slices else { return false }
+            return missingFile(root: root) == nil
+        }
+
+        /// The first recorded file that is not on disk any more.
+        public func missingFile(root: String) -> String? {
+            let dir = (root as NSString).appendingPathComponent(folder)
+            return files.lazy.map { (dir as NSString).appendingPathComponent($0) }.first { !FileManager.default.fileExists(atPath: $0) }
+        }
     }
 
     public var tool = "LowDoseCT ldct restore"
@@ -86,13 +103,8 @@ public struct RestoreManifest: Codable, Sendable, Equatable {
 
     /// The entry for a source series, when it is complete with this model and its files exist.
     public func complete(source: String, fingerprint: String, strength: String = "1", slices: Int, root: String) -> Entry? {
-        guard let e = series.first(where: { $0.sourceSeriesUID == source }), e.state == "complete",
-              e.modelFingerprint == fingerprint, (e.strength ?? "1") == strength,
-              e.slices == slices, e.files.count == slices else { return nil }
-        let folder = (root as NSString).appendingPathComponent(e.folder)
-        for f in e.files where !FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent(f)) {
-            return nil
-        }
+        guard let e = series.first(where: { $0.sourceSeriesUID == source }),
+              e.isComplete(fingerprint: fingerprint, strength: strength, slices: slices, root: root) else { return nil }
         return e
     }
 
@@ -151,7 +163,41 @@ public final class StudyRestorer {
         let outPrefix = (URL(fileURLWithPath: outputRoot).standardizedFileURL.path as NSString).appendingPathComponent("")
         scan.series.removeAll { s in s.slices.allSatisfy { URL(fileURLWithPath: $0.file).standardizedFileURL.path.hasPrefix(outPrefix) } }
         scan.rejected.removeAll { URL(fileURLWithPath: $0.file).standardizedFileURL.path.hasPrefix(outPrefix) }
-        var manifest = resume ? RestoreManifest.load(root: outputRoot) : RestoreManifest()
+        return restore(scan, outputRoot: outputRoot, resume: resume, shard: nil, progress: progress)
+    }
+
+    /// One shard of a planned archive restore: reads the headers of this shard's files only,
+    /// restores its series, and keeps state per series (OUT/state/…, never a file other shards
+    /// write; no manifest.json). Plan series whose files changed are recorded as failed with the
+    /// evidence. Throws when the plan does not fit the files at all.
+    public func run(plan: RestorePlan, planPath: String, shard: ShardSpec, outputRoot: String, resume: Bool = true,
+                    progress: (RestoreProgress) -> Void = { _ in }) throws -> RestoreSummary {
+        let (scan, mismatched) = try plan.scan(shard: shard, planPath: planPath)
+        var summary = restore(scan, outputRoot: outputRoot, resume: resume, shard: (shard, plan.fingerprint), progress: progress)
+        let store = RestoreStateStore(root: outputRoot)
+        for (series, evidence) in mismatched {
+            let entry = RestoreManifest.Entry(sourceSeriesUID: series.seriesInstanceUID, outputSeriesUID: "", folder: "",
+                                              modelFingerprint: fingerprint, strength: strength.isIdentity ? nil : strength.description,
+                                              slices: series.slices, files: [], state: "failed", errors: [evidence],
+                                              finished: ISO8601DateFormatter().string(from: Date()),
+                                              shard: shard.description, plan: plan.fingerprint)
+            var outcome = SeriesRestoreOutcome(sourceSeriesUID: series.seriesInstanceUID, description: "", outputDirectory: "",
+                                               outputSeriesUID: nil, slicesWritten: 0, slicesTotal: series.slices,
+                                               clampedPixels: 0, errors: [evidence], seconds: 0)
+            do { try store.save(entry) } catch { outcome.errors.append("state not written: \(error)") }
+            summary.series.append(outcome)
+        }
+        return summary
+    }
+
+    /// Restores scanned series into `outputRoot`, skipping (with `resume`) those whose state
+    /// says complete with this model and strength. State goes to OUT/state/<series>.json for every
+    /// run; an unsharded run also keeps OUT/manifest.json (all its series in one file).
+    func restore(_ scan: ScanResult, outputRoot: String, resume: Bool, shard: (ShardSpec, String)?,
+                 progress: (RestoreProgress) -> Void) -> RestoreSummary {
+        let store = RestoreStateStore(root: outputRoot)
+        let keepManifest = shard == nil
+        var manifest = resume && keepManifest ? RestoreManifest.load(root: outputRoot) : RestoreManifest()
         let total = scan.series.reduce(0) { $0 + $1.slices.count }
         var done = 0
         let start = Date()
@@ -162,8 +208,10 @@ public final class StudyRestorer {
                                                description: series.seriesDescription ?? "", outputDirectory: folder,
                                                outputSeriesUID: nil, slicesWritten: 0, slicesTotal: series.slices.count,
                                                clampedPixels: 0, errors: [], seconds: 0)
-            if resume, let entry = manifest.complete(source: series.seriesInstanceUID, fingerprint: fingerprint,
-                                                     strength: strength.description, slices: series.slices.count, root: outputRoot) {
+            let earlier = store.load(source: series.seriesInstanceUID)
+                ?? manifest.series.first { $0.sourceSeriesUID == series.seriesInstanceUID }
+            if resume, let entry = earlier, entry.isComplete(fingerprint: fingerprint, strength: strength.description,
+                                                             slices: series.slices.count, root: outputRoot) {
                 outcome.outputSeriesUID = entry.outputSeriesUID
                 outcome.skipped = true
                 done += series.slices.count
@@ -215,11 +263,17 @@ public final class StudyRestorer {
             }
             outcome.seconds = Date().timeIntervalSince(seriesStart)
             let complete = outcome.errors.isEmpty && outcome.slicesWritten == outcome.slicesTotal
-            manifest.record(.init(sourceSeriesUID: series.seriesInstanceUID, outputSeriesUID: outcome.outputSeriesUID ?? "",
-                                  folder: (folder as NSString).lastPathComponent, modelFingerprint: fingerprint,
-                                  strength: strength.isIdentity ? nil : strength.description, slices: series.slices.count, files: files, state: complete ? "complete" : "failed",
-                                  errors: outcome.errors, finished: ISO8601DateFormatter().string(from: Date())))
-            do { try manifest.save(root: outputRoot) } catch { outcome.errors.append("manifest not written: \(error)") }
+            let entry = RestoreManifest.Entry(
+                sourceSeriesUID: series.seriesInstanceUID, outputSeriesUID: outcome.outputSeriesUID ?? "",
+                folder: (folder as NSString).lastPathComponent, modelFingerprint: fingerprint,
+                strength: strength.isIdentity ? nil : strength.description, slices: series.slices.count, files: files,
+                state: complete ? "complete" : "failed", errors: outcome.errors, finished: ISO8601DateFormatter().string(from: Date()),
+                shard: shard?.0.description, plan: shard?.1)
+            do { try store.save(entry) } catch { outcome.errors.append("state not written: \(error)") }
+            if keepManifest {
+                manifest.record(entry)
+                do { try manifest.save(root: outputRoot) } catch { outcome.errors.append("manifest not written: \(error)") }
+            }
             outcomes.append(outcome)
         }
         return RestoreSummary(series: outcomes, rejected: scan.rejected, errors: scan.errors)

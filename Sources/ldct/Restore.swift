@@ -1,3 +1,4 @@
+import ArchivePlan
 import ArgumentParser
 import ConvNet
 import DICOMIO
@@ -10,11 +11,25 @@ struct Restore: ParsableCommand {
         discussion: """
             Every CT series found under the inputs becomes one derived series in its own folder under \
             OUT (SourceImageSequence on every file; inputs are never written). Output UIDs derive \
-            from the source UIDs and the model's weights, so a re-run writes identical files.
+            from the source UIDs and the model's weights, so a re-run writes identical files. \
+            State is kept per series in OUT/state (and OUT/manifest.json): a re-run skips finished \
+            series and redoes the rest.
+
+            An archive is restored by N processes at once (a Slurm job array, a Kubernetes \
+            Indexed Job, or plain background jobs) from a plan: `ldct plan ARCHIVE -o PLAN`, then \
+            `ldct restore --plan PLAN -o OUT --shard K/N` (or --shard auto under Slurm, auto/N under \
+            Kubernetes). Each series belongs to exactly one shard; shards share no file; \
+            `ldct status OUT --plan PLAN` says what is done, failed and missing (docs/scale.md).
             """)
 
-    @Argument(help: "DICOM files or folders (searched recursively).")
-    var inputs: [String]
+    @Argument(help: "DICOM files or folders (searched recursively); with --plan, optional (must be the plan's archive).")
+    var inputs: [String] = []
+
+    @Option(help: "Work list made by `ldct plan`: only this shard's files are read, no scan of the archive.")
+    var plan: String?
+
+    @Option(help: "Which part of the plan this process restores: K/N (0 ≤ K < N), auto (a Slurm job array: SLURM_ARRAY_TASK_ID), or auto/N (a Kubernetes Indexed Job: JOB_COMPLETION_INDEX of N completions). Default with --plan: 0/1, all of it.")
+    var shard: String?
 
     @Option(name: .shortAndLong, help: "Output folder.")
     var output: String
@@ -41,7 +56,7 @@ struct Restore: ParsableCommand {
     @Option(help: ArgumentHelp(PairingMode.help))
     var pairBy: PairingMode = .auto
 
-    @Flag(help: "Redo every series, even those OUT/manifest.json records as complete.")
+    @Flag(help: "Redo every series, even those OUT/state records as complete.")
     var force = false
 
     @Option(help: ArgumentHelp(
@@ -54,6 +69,11 @@ struct Restore: ParsableCommand {
             throw ValidationError("unknown transfer syntax '\(transferSyntax)'")
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if plan == nil && inputs.isEmpty { throw ValidationError("give DICOM files or folders, or --plan PLAN") }
+        if plan == nil && shard != nil { throw ValidationError("--shard needs --plan (make one with `ldct plan`)") }
+        if plan != nil && (report || !reference.isEmpty) {
+            throw ValidationError("--report is not made by shards; run `ldct report` on OUT when all shards are done")
+        }
     }
 
     func run() throws {
@@ -84,13 +104,34 @@ struct Restore: ParsableCommand {
                                      transferSyntax: OutputTransferSyntax(rawValue: transferSyntax) ?? .explicitLittle,
                                      strength: chosen)
         let progress = ProgressLine()
-        let summary = restorer.run(inputs, outputRoot: output, resume: !force) { p in
+        let update: (RestoreProgress) -> Void = { p in
             progress.update(done: p.slicesDone, total: p.slicesTotal, elapsed: p.elapsed,
                             label: "series \(p.seriesIndex + 1)/\(p.seriesCount), slice \(p.sliceIndex + 1)/\(p.sliceCount)")
         }
+        let summary: RestoreSummary
+        if let planPath = plan {
+            do {
+                let work = try RestorePlan.load(planPath)
+                try work.check(inputs: inputs, planPath: planPath)
+                let part = try shard.map { try ShardSpec.parse($0) } ?? ShardSpec(index: 0, count: 1)
+                let mine = work.series(of: part)
+                printError("ldct restore: shard \(part) (\(part.source)) of plan \(work.fingerprint): \(mine.count) of \(work.series.count) series, "
+                    + "\(mine.reduce(0) { $0 + $1.slices }) slices")
+                if mine.isEmpty {
+                    printError("ldct restore: nothing for this shard (more shards than series)")
+                    return
+                }
+                summary = try restorer.run(plan: work, planPath: planPath, shard: part, outputRoot: output, resume: !force, progress: update)
+            } catch let error as PlanError {
+                printError("ldct restore: \(error)")
+                throw ExitCode.validationFailure
+            }
+        } else {
+            summary = restorer.run(inputs, outputRoot: output, resume: !force, progress: update)
+        }
         progress.finish()
         for s in summary.series where s.skipped {
-            printError("done before: \"\(s.description)\" \(s.slicesTotal) slices (OUT/manifest.json) → \(s.outputDirectory)")
+            printError("done before: \"\(s.description)\" \(s.slicesTotal) slices (OUT/state) → \(s.outputDirectory)")
         }
         for s in summary.series where !s.skipped {
             let status = s.errors.isEmpty && s.slicesWritten == s.slicesTotal ? "restored" : "FAILED"

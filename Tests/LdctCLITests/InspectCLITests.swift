@@ -25,10 +25,14 @@ enum CLIError: Error { case notBuilt([String]) }
 @discardableResult
 func ldct(_ arguments: String...) throws -> (code: Int32, out: String, err: String) { try ldct(arguments) }
 
-func ldct(_ arguments: [String]) throws -> (code: Int32, out: String, err: String) {
+/// Runs `ldct`; `environment` adds to (and overrides) this process's environment.
+func ldct(_ arguments: [String], environment: [String: String] = [:]) throws -> (code: Int32, out: String, err: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: try ldctBinary())
     process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
