@@ -76,7 +76,7 @@ let package = Package(
         .testTarget(name: "ImageQualityTests", dependencies: ["ImageQuality", "ConvNet"]),
         .testTarget(name: "StudySimulationTests", dependencies: ["StudySimulation", "DICOMIO", "LowDoseSimulation"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "StudySimulation", "DICOMIO", "ConvNet", "LowDoseSimulation"]),
-        .testTarget(name: "PipelinesTests", dependencies: ["Pipelines"]),
+        .testTarget(name: "PipelinesTests", dependencies: ["Pipelines", "ArchivePlan", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "DICOMNodeTests", dependencies: ["DICOMNode", "DICOMIO"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "ImageQuality", "DICOMIO"]),
         .testTarget(name: "LdctCLITests", dependencies: ["ldct", "DICOMIO", "ConvNet", "Denoising"]),

@@ -37,7 +37,7 @@ public struct SeriesRecord: Codable, Sendable, Equatable {
 ///
 ///     incoming/<series>/<sop>.dcm   received instances (written by the SCP, fsynced, renamed)
 ///     tmp/                          the SCP's temporary files
-///     restored/<series>/…           the restored series (ldct restore layout + manifest.json)
+///     restored/<series>/…           the restored series (ldct restore layout + manifest.json, state/)
 ///     state/<series>.json           SeriesRecord, written atomically
 public struct Spool: Sendable {
     public let root: String

@@ -140,7 +140,10 @@ public struct ReportBuilder {
         }
         guard !sliceReports.isEmpty else { throw ReportError.noRestoredPartners(paths: restored) }
         // Our own bookkeeping files are not "skipped" inputs.
-        skipped.removeAll { ["manifest.json", "report.json", "slices.csv", "report.html"].contains(($0.file as NSString).lastPathComponent) }
+        skipped.removeAll {
+            ["manifest.json", "report.json", "slices.csv", "report.html"].contains(($0.file as NSString).lastPathComponent)
+                || (($0.file as NSString).deletingLastPathComponent as NSString).lastPathComponent == "state" && $0.file.hasSuffix(".json")
+        }
         var report = DoseReport(generated: ISO8601DateFormatter().string(from: Date()), series: seriesReports,
                                 slices: sliceReports, unpaired: unpaired, skipped: skipped)
         if let pairingResult { report.pairing = PairingReport(pairingResult, mode: pairBy, warnings: swap.warning.map { [$0] } ?? []) }
