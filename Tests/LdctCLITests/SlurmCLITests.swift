@@ -34,11 +34,11 @@ struct LocalSlurm {
 
     func stop() { _ = try? tool(packageRoot + "/scripts/slurm-local", ["stop", dir]) }
 
-    /// Submits Pipelines/slurm-restore.sbatch as an array of `tasks` (one CPU each).
+    /// Submits Pipelines/cluster/slurm-restore.sbatch as an array of `tasks` (one CPU each).
     func submit(tasks: Int, plan: String, out: String, model: String, wait: Bool, log: String) throws -> (code: Int32, out: String, err: String) {
         var args = ["--array=0-\(tasks - 1)", "--cpus-per-task=1", "--mem=512M", "--output=\(log)/slurm-%A_%a.log", "--chdir=\(log)"]
         args += wait ? ["--wait"] : ["--parsable"]
-        args.append(packageRoot + "/Pipelines/slurm-restore.sbatch")
+        args.append(packageRoot + "/Pipelines/cluster/slurm-restore.sbatch")
         return try tool("sbatch", args, environment: environment.merging(["PLAN": plan, "OUT": out, "MODEL": model,
                                                                           "LDCT": try ldctBinary()]) { $1 })
     }
@@ -48,7 +48,7 @@ struct LocalSlurm {
 
 enum SlurmError: Error { case notStarted(String) }
 
-@Suite("sharded restore under a real single-node Slurm (job array of Pipelines/slurm-restore.sbatch)", .serialized)
+@Suite("sharded restore under a real single-node Slurm (job array of Pipelines/cluster/slurm-restore.sbatch)", .serialized)
 struct SlurmCLITests {
     @Test("array job: every series restored exactly once; cancelled mid-series and re-submitted: completes, no duplicates; status reports it")
     func arrayJob() throws {

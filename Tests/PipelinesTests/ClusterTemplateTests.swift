@@ -10,7 +10,7 @@ private let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
 struct ClusterTemplateTests {
     @Test("the Kubernetes Indexed Job parses; its --shard auto/N matches completions; index i is shard i")
     func kubernetesJob() throws {
-        let text = try String(contentsOfFile: root + "/Pipelines/k8s-restore-job.yaml", encoding: .utf8)
+        let text = try String(contentsOfFile: root + "/Pipelines/cluster/k8s-restore-job.yaml", encoding: .utf8)
         let doc = try #require(try Yams.load(yaml: text) as? [String: Any])
         #expect(doc["apiVersion"] as? String == "batch/v1" && doc["kind"] as? String == "Job")
         let spec = try #require(doc["spec"] as? [String: Any])
@@ -42,7 +42,7 @@ struct ClusterTemplateTests {
 
     @Test("the Slurm batch script asks for an array counted from 0 and runs ldct with --shard auto")
     func slurmScript() throws {
-        let text = try String(contentsOfFile: root + "/Pipelines/slurm-restore.sbatch", encoding: .utf8)
+        let text = try String(contentsOfFile: root + "/Pipelines/cluster/slurm-restore.sbatch", encoding: .utf8)
         let array = try #require(text.split(separator: "\n").first { $0.hasPrefix("#SBATCH --array=") })
         #expect(array.hasPrefix("#SBATCH --array=0-"))
         #expect(text.contains("--shard auto") && text.contains("--plan \"$PLAN\""))
