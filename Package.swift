@@ -55,7 +55,9 @@ let package = Package(
         // Simulated studies as DICOM: synthetic phantom studies and lower-dose series of real ones.
         .target(name: "StudySimulation", dependencies: ["DICOMIO", "LowDoseSimulation", "ImageQuality"]),
         // Training RED-CNN on low/normal-dose pairs: configuration, data, checkpoints, validation.
-        .target(name: "Training", dependencies: ["DICOMIO", "ConvNet", "Denoising", "LowDoseSimulation", "ImageQuality", "StudySimulation"]),
+        .target(name: "Training", dependencies: ["DICOMIO", "ConvNet", "Denoising", "LowDoseSimulation", "ImageQuality", "StudySimulation", "CMPI"]),
+        // The MPI calls of data-parallel training, through dlopen (no MPI needed to build or run ldct).
+        .target(name: "CMPI", linkerSettings: [.linkedLibrary("dl")]),
         // Declarative YAML pipelines (`ldct run`): files → validated stage argument lists.
         .target(name: "Pipelines", dependencies: [.product(name: "Yams", package: "Yams")]),
         // The command line: parsing, progress, exit codes. No logic of its own.

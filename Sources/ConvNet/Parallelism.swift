@@ -8,10 +8,23 @@ import Foundation
 /// im2col ran on other threads spent ~13 % of a 512² restore in OpenBLAS's busy-wait
 /// (sched_yield) and left the column copy serial; one band per core removes both.
 public enum Parallelism {
-    /// Worker count; the first use sets OpenBLAS to one thread per call.
+    nonisolated(unsafe) private static var requested: Int?
+
+    /// Sets the worker count (`--threads N`); only before the first parallel call, later calls
+    /// have no effect.
+    public static func request(workers n: Int) { requested = max(1, n) }
+
+    /// Worker count: as requested, else the cores shared among the ranks of an MPI job on this
+    /// node (OMPI_COMM_WORLD_LOCAL_SIZE), else all cores. The first use sets OpenBLAS to one
+    /// thread per call.
     public static let workers: Int = {
         BLASThreads.set(1)
-        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+        if let requested { return requested }
+        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        if let local = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap({ Int($0) }), local > 1 {
+            return max(1, cores / local)
+        }
+        return cores
     }()
 
     /// Runs body(worker, index) for index in 0..<count on up to `workers` threads, handing out

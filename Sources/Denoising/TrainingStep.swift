@@ -3,13 +3,17 @@ import Foundation
 
 /// One optimisation step of RED-CNN on a batch: forward, loss, backward, Adam.
 public enum TrainingStep {
-    /// Returns the loss before the update.
+    /// Returns the loss before the update. `combine`, when given, turns this process's gradient
+    /// and loss into those of the whole batch before the update (data-parallel training: the mean
+    /// over the ranks).
     @discardableResult
     public static func run(model: REDCNN, optimizer: inout Adam, input: Tensor, target: Tensor, loss: Loss = .mse,
-                           sampleWeights: [Float]? = nil, learningRate: Float) -> Double {
+                           sampleWeights: [Float]? = nil, learningRate: Float,
+                           combine: ((_ gradients: inout [Float], _ loss: inout Double) -> Void)? = nil) -> Double {
         let saved = model.forward(input)
-        let (value, dy) = loss.evaluate(saved.y, target, sampleWeights: sampleWeights)
-        let grads = model.backward(saved, outputGradient: dy)
+        var (value, dy) = loss.evaluate(saved.y, target, sampleWeights: sampleWeights)
+        var grads = model.backward(saved, outputGradient: dy)
+        combine?(&grads, &value)
         optimizer.update(&model.parameters, gradients: grads, learningRate: learningRate)
         return value
     }

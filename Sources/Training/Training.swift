@@ -186,6 +186,8 @@ public final class Trainer {
     public private(set) var notes: [String] = []
     /// How the low-dose slices were paired (nil when pairs were simulated).
     public private(set) var pairingSummary: String?
+    /// The MPI job when training data-parallel (`mpirun -n R ldct train`); nil: one process.
+    public var ranks: Ranks?
 
     public init(config: TrainingConfig, run: String) throws {
         try config.validate()
@@ -413,11 +415,17 @@ public final class Trainer {
     // MARK: loop
 
     /// Trains up to `config.steps`, writing log.csv, checkpoints, model.safetensors and loss.svg.
+    /// Data-parallel (`ranks`): every rank runs this with the same configuration; rank 0 alone
+    /// writes and validates.
     public func train(progress: (TrainingProgress) -> Void = { _ in }) throws {
-        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try encoder.encode(config), to: run + "/config.json")
+        let root = ranks?.isRoot ?? true
+        if let ranks, config.batch % ranks.size != 0 { throw DataParallelError.batchNotDivisible(batch: config.batch, ranks: ranks.size) }
+        if root {
+            try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try AtomicFile.write(try encoder.encode(config), to: run + "/config.json")
+        }
         // Both logs keep only rows up to the checkpoint's step (a killed run may have logged further).
         func reopen(_ path: String, header: String) -> String {
             let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
@@ -432,14 +440,24 @@ public final class Trainer {
         let start = Date()
         let firstStep = step
         while step < config.steps {
-            let (x, t, w) = nextBatch()
+            var (x, t, w) = nextBatch()
+            var combine: ((inout [Float], inout Double) -> Void)?
+            if let ranks {
+                // This rank's share of the global batch; the ranks' mean gradients averaged.
+                let rows = ranks.share(of: config.batch)
+                (x, t, w) = (x.items(rows), t.items(rows), Array(w[rows]))
+                combine = { gradients, loss in
+                    ranks.average(&gradients)
+                    loss = ranks.average(loss)
+                }
+            }
             let lr = config.schedule.rate(at: step)
             let loss = TrainingStep.run(model: model, optimizer: &optimizer, input: x, target: t, loss: config.loss,
-                                        sampleWeights: config.noiseWeightPower != nil ? w : nil, learningRate: lr)
+                                        sampleWeights: config.noiseWeightPower != nil ? w : nil, learningRate: lr, combine: combine)
             step += 1
             var validationText: String?
             var row = "\(step),\(loss),\(lr),\(String(format: "%.2f", Date().timeIntervalSince(start)))"
-            if !validation.isEmpty && (step % config.validationEvery == 0 || step == config.steps) {
+            if root && !validation.isEmpty && (step % config.validationEvery == 0 || step == config.steps) {
                 let result = validate()
                 let v = result.all
                 row += String(format: ",%.4f,%.4f,%.5f,%.5f", v.psnrLow, v.psnr, v.ssimLow, v.ssim)
@@ -454,7 +472,7 @@ public final class Trainer {
                 row += ",,,,"
             }
             log += row + "\n"
-            if step % config.checkpointEvery == 0 || step == config.steps {
+            if root && (step % config.checkpointEvery == 0 || step == config.steps) {
                 try AtomicFile.write(Data(log.utf8), to: logPath)
                 if !validation.isEmpty { try AtomicFile.write(Data(validationLog.utf8), to: validationPath) }
                 try saveCheckpoint()
@@ -518,7 +536,7 @@ public final class Trainer {
             file.tensors["adam_v/" + v.name] = Tensor(shape: v.shape, data: Array(optimizer.v[r]))
         }
         file.metadata = ["step": String(step), "adam_step": String(optimizer.step), "rng_state": String(rng.state),
-                         "config_hash": config.hash, "format": "lowdosect-checkpoint-v1"]
+                         "config_hash": config.hash, "format": "lowdosect-checkpoint-v1", "ranks": String(ranks?.size ?? 1)]
         try file.write(to: run + "/checkpoint.safetensors")
         try ModelFile.save(model, to: run + "/model.safetensors", metadata: [
             "training_steps": String(step), "training_seed": String(config.seed), "training_patch": String(config.patch),
@@ -547,7 +565,11 @@ public final class Trainer {
         rng = SeededGenerator(seed: 0)
         rng.state = state
         step = s
+        checkpointRanks = file.metadata["ranks"].flatMap(Int.init) ?? 1
     }
+
+    /// The number of ranks that wrote the checkpoint a run resumed from (1 for single-process runs).
+    public private(set) var checkpointRanks: Int?
 
     public var currentStep: Int { step }
     public var parameters: [Float] { model.parameters }

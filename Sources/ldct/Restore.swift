@@ -44,7 +44,7 @@ struct Restore: ParsableCommand {
     @Option(help: "Output transfer syntax: \(OutputTransferSyntax.allCases.map(\.rawValue).joined(separator: ", ")).")
     var transferSyntax: String = OutputTransferSyntax.explicitLittle.rawValue
 
-    @Option(help: "OpenBLAS threads (default: all cores).")
+    @Option(help: "Threads for the network (default: all cores).")
     var threads: Int?
 
     @Flag(help: "Write a dose-comparison report into OUT/report (see `ldct report`).")
@@ -78,7 +78,7 @@ struct Restore: ParsableCommand {
 
     func run() throws {
         DICOMFile.tuneAllocator()
-        if let threads { BLASThreads.set(threads) }
+        if let threads { Parallelism.request(workers: threads) }
         guard let modelPath = model ?? DefaultModel.locate() else {
             printError("ldct restore: no --model given and the default model was not found (looked in: "
                 + DefaultModel.candidates().joined(separator: ", ") + ")")

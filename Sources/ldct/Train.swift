@@ -47,6 +47,7 @@ struct Train: ParsableCommand {
     @Option(help: "Shape of the learning-rate decay: exponential (default) or cosine.") var decayShape: String?
     @Option(help: "Weight each pair's loss by (20 HU / its noise)^P, so quiet images count more (e.g. 1).") var noiseWeight: Float?
     @Option(help: ArgumentHelp(PairingMode.help)) var pairBy: PairingMode = .auto
+    @Option(help: "Threads for the network (default: all cores; under mpirun, the cores divided among the node's ranks).") var threads: Int?
     @Option(help: ArgumentHelp(ConvolutionAlgorithm.help + " A resumed run keeps the path it was started with."))
     var conv: ConvolutionAlgorithm = .auto
 
@@ -61,11 +62,25 @@ struct Train: ParsableCommand {
 
     func run() throws {
         DICOMFile.tuneAllocator()
+        if let threads { Parallelism.request(workers: threads) }
+        // Under mpirun: one rank of a data-parallel job (docs/training.md); rank 0 alone talks.
+        let ranks: Ranks?
+        do { ranks = try Ranks.fromEnvironment() } catch {
+            printError("ldct train: \(error)")
+            throw ExitCodes.nothingFound
+        }
+        let root = ranks?.isRoot ?? true
+        func say(_ message: String) { if root { printError(message) } }
         let trainer: Trainer
         do {
+            if let ranks { say("ldct train: \(ranks.size) MPI rank(s), \(Parallelism.workers) thread(s) each") }
             if let resume {
                 trainer = try Trainer.resume(resume, steps: steps)
-                printError("ldct train: resuming \(resume) at step \(trainer.currentStep) of \(trainer.config.steps)")
+                say("ldct train: resuming \(resume) at step \(trainer.currentStep) of \(trainer.config.steps)")
+                if let written = trainer.checkpointRanks, written != (ranks?.size ?? 1) {
+                    say("ldct train: note: the checkpoint was written by \(written) rank(s), this run has \(ranks?.size ?? 1): "
+                        + "it continues correctly, but not bit-identically to a run that kept \(written)")
+                }
             } else {
                 var config = TrainingConfig(normal: normal)
                 config.low = low
@@ -97,21 +112,26 @@ struct Train: ParsableCommand {
                 config.validationLow = validationLow.isEmpty ? nil : validationLow
                 config.validationNormal = validationNormal.isEmpty ? nil : validationNormal
                 trainer = try Trainer(config: config, run: output ?? "run")
-                printError("ldct train: seed \(seed), width \(width), patch \(patch), batch \(batch), lr \(lr) → \(output ?? "run")")
+                say("ldct train: seed \(seed), width \(width), patch \(patch), batch \(batch), lr \(lr) → \(output ?? "run")")
             }
-            try trainer.prepare { printError("ldct train: \($0)") }
+            trainer.ranks = ranks
+            try trainer.prepare { say("ldct train: \($0)") }
             let progress = ProgressLine()
             try trainer.train { p in
+                guard root else { return }
                 let eta = Double(p.steps - p.step) / max(p.stepsPerSecond, 1e-9)
                 progress.update(done: p.step, total: p.steps, elapsed: 0,
                                 label: String(format: "step %d/%d loss %.3g, %.2f steps/s, ETA %.0f s", p.step, p.steps, p.loss, p.stepsPerSecond, eta),
                                 unit: "steps")
-                if let v = p.validation { printError("\n  step \(p.step): \(v)") }
+                if let v = p.validation { say("\n  step \(p.step): \(v)") }
             }
             progress.finish()
-            printError("ldct train: done, \(trainer.config.steps) steps; weights in \(trainer.run)/model.safetensors")
+            say("ldct train: done, \(trainer.config.steps) steps; weights in \(trainer.run)/model.safetensors")
+            ranks?.finish()
         } catch {
-            printError("ldct train: \(error)")
+            printError("ldct train: \(ranks.map { "rank \($0.rank): " } ?? "")\(error)")
+            // The other ranks would wait for this one forever.
+            ranks?.abort(2)
             throw ExitCodes.nothingFound
         }
     }

@@ -36,7 +36,7 @@ struct Tune: ParsableCommand {
     @Option(help: "Largest strength the curve may give (above 1 the correction is amplified).")
     var maxStrength: Float = 1.5
 
-    @Option(help: "OpenBLAS threads (default: all cores).")
+    @Option(help: "Threads for the network (default: all cores).")
     var threads: Int?
 
     @Option(help: ArgumentHelp(PairingMode.help))
@@ -50,7 +50,7 @@ struct Tune: ParsableCommand {
 
     func run() throws {
         DICOMFile.tuneAllocator()
-        if let threads { BLASThreads.set(threads) }
+        if let threads { Parallelism.request(workers: threads) }
         guard let modelPath = model ?? DefaultModel.locate() else {
             printError("ldct tune: no --model given and the default model was not found")
             throw ExitCodes.nothingFound
