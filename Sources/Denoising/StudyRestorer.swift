@@ -197,7 +197,8 @@ public final class StudyRestorer {
                  progress: (RestoreProgress) -> Void) -> RestoreSummary {
         let store = RestoreStateStore(root: outputRoot)
         let keepManifest = shard == nil
-        var manifest = resume && keepManifest ? RestoreManifest.load(root: outputRoot) : RestoreManifest()
+        // Outputs of runs before per-series state have only manifest.json: read it (shards never write it).
+        var manifest = resume ? RestoreManifest.load(root: outputRoot) : RestoreManifest()
         let total = scan.series.reduce(0) { $0 + $1.slices.count }
         var done = 0
         let start = Date()

@@ -27,9 +27,14 @@ func ldct(_ arguments: String...) throws -> (code: Int32, out: String, err: Stri
 
 /// Runs `ldct`; `environment` adds to (and overrides) this process's environment.
 func ldct(_ arguments: [String], environment: [String: String] = [:]) throws -> (code: Int32, out: String, err: String) {
+    try tool(try ldctBinary(), arguments, environment: environment)
+}
+
+/// Runs a program (a path, or a name looked up in PATH) and returns its exit status and output.
+func tool(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (code: Int32, out: String, err: String) {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: try ldctBinary())
-    process.arguments = arguments
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = [program] + arguments
     if !environment.isEmpty {
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     }

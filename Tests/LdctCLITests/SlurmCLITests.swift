@@ -3,21 +3,6 @@ import Denoising
 import Foundation
 import Testing
 
-/// Runs a tool (not ldct) and returns its exit status and output.
-func tool(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (code: Int32, out: String, err: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = [path] + arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-}
-
 /// A real single-node Slurm for one test: started by scripts/slurm-local under a temporary folder
 /// (own munge key and socket, unusual ports), stopped by PID at the end.
 struct LocalSlurm {
