@@ -101,13 +101,6 @@ public struct RestoreManifest: Codable, Sendable, Equatable {
         try AtomicFile.write(data, to: (root as NSString).appendingPathComponent(RestoreManifest.fileName))
     }
 
-    /// The entry for a source series, when it is complete with this model and its files exist.
-    public func complete(source: String, fingerprint: String, strength: String = "1", slices: Int, root: String) -> Entry? {
-        guard let e = series.first(where: { $0.sourceSeriesUID == source }),
-              e.isComplete(fingerprint: fingerprint, strength: strength, slices: slices, root: root) else { return nil }
-        return e
-    }
-
     public mutating func record(_ entry: Entry) {
         series.removeAll { $0.sourceSeriesUID == entry.sourceSeriesUID }
         series.append(entry)
