@@ -235,18 +235,63 @@ public enum Regions {
         return abs(s - f) / sigma
     }
 
-    /// Radial noise power spectrum from the ROIs (each mean-removed): NPS(u,v) = Δx·Δy/(N²)·|DFT|²
-    /// averaged over ROIs, then averaged in rings of width 1/(N·Δ). `spacing` in mm.
-    public static func nps(_ image: [Float], columns: Int, rois: [ROI], spacing: Double) -> NoisePowerSpectrum? {
+    /// What is removed from each ROI before its spectrum is taken.
+    public enum Detrend: String, Sendable, Codable {
+        /// The ROI's mean only (the DC bin is then empty).
+        case mean
+        /// The least-squares fit of 1, x, y, x², xy, y² (AAPM TG-233's second-order detrending):
+        /// slow anatomy (a gradient or a bowl of tissue inside a square) no longer piles up in the
+        /// lowest rings. Removes a little low-frequency noise power too, the same for any two
+        /// images measured alike, so compare detrended spectra only with detrended spectra.
+        case quadratic
+    }
+
+    /// Subtracts the trend from an n×n block (row-major). Centred coordinates make the basis
+    /// 1, x, y, x²−c, xy, y²−c orthogonal on the square grid, so each coefficient is a projection.
+    static func removeTrend(_ block: inout [Double], n: Int, _ detrend: Detrend) {
+        let count = Double(n * n)
+        let mean = block.reduce(0, +) / count
+        guard detrend == .quadratic else {
+            for i in block.indices { block[i] -= mean }
+            return
+        }
+        let h = Double(n - 1) / 2
+        let coord = (0..<n).map { Double($0) - h }
+        let c = coord.map { $0 * $0 }.reduce(0, +) / Double(n)
+        var bx = 0.0, by = 0.0, bxx = 0.0, bxy = 0.0, byy = 0.0
+        var nx = 0.0, nxx = 0.0, nxy = 0.0
+        for y in 0..<n {
+            for x in 0..<n {
+                let v = block[y * n + x], cx = coord[x], cy = coord[y]
+                bx += v * cx; by += v * cy
+                bxx += v * (cx * cx - c); byy += v * (cy * cy - c); bxy += v * cx * cy
+                nx += cx * cx; nxx += (cx * cx - c) * (cx * cx - c); nxy += cx * cx * cy * cy
+            }
+        }
+        // By symmetry ⟨y,y⟩ = ⟨x,x⟩ and ⟨y²−c,y²−c⟩ = ⟨x²−c,x²−c⟩.
+        let kx = bx / nx, ky = by / nx, kxx = bxx / nxx, kyy = byy / nxx, kxy = bxy / nxy
+        for y in 0..<n {
+            for x in 0..<n {
+                let cx = coord[x], cy = coord[y]
+                block[y * n + x] -= mean + kx * cx + ky * cy + kxx * (cx * cx - c) + kyy * (cy * cy - c) + kxy * cx * cy
+            }
+        }
+    }
+
+    /// Radial noise power spectrum from the ROIs (each detrended, by default mean-removed):
+    /// NPS(u,v) = Δx·Δy/(N²)·|DFT|² averaged over ROIs, then averaged in rings of width 1/(N·Δ).
+    /// `spacing` in mm.
+    public static func nps(_ image: [Float], columns: Int, rois: [ROI], spacing: Double,
+                           detrend: Detrend = .mean) -> NoisePowerSpectrum? {
         guard let n = rois.first?.size, n >= 4, rois.allSatisfy({ $0.size == n }), spacing > 0 else { return nil }
         var power = [Double](repeating: 0, count: n * n)
         // DFT twiddles for size n.
         let cosT = (0..<n).map { cos(2 * Double.pi * Double($0) / Double(n)) }
         let sinT = (0..<n).map { sin(2 * Double.pi * Double($0) / Double(n)) }
         for roi in rois {
-            let m = stats(image, columns: columns, roi: roi).mean
             var re = [Double](repeating: 0, count: n * n), im = [Double](repeating: 0, count: n * n)
-            for y in 0..<n { for x in 0..<n { re[y * n + x] = Double(image[(roi.row + y) * columns + roi.column + x]) - m } }
+            for y in 0..<n { for x in 0..<n { re[y * n + x] = Double(image[(roi.row + y) * columns + roi.column + x]) } }
+            removeTrend(&re, n: n, detrend)
             // Rows, then columns (separable DFT, O(n³)): a 1-D DFT along each line, in place.
             func transform(start: Int, step: Int) {
                 var outRe = [Double](repeating: 0, count: n), outIm = [Double](repeating: 0, count: n)

@@ -16,17 +16,29 @@ public enum ReconstructionFilter: String, Sendable, CaseIterable, Codable {
 public enum NoiseTexture: Sendable, Equatable, Codable, CustomStringConvertible {
     /// One of the classic filters.
     case filter(ReconstructionFilter)
-    /// W(f) = exp(−(f/cutoff)²)·(1 + boost·(f/0.5)²): a Gaussian roll-off (smooth kernels) with
-    /// an optional high-frequency lift (sharp kernels' edge enhancement); fitted to an image's own
-    /// noise by `TextureFit`.
-    case apodised(cutoff: Double, boost: Double)
+    /// W(f) = exp(−(f/cutoff)^order)·(1 + boost·(f/0.5)²): a roll-off (Gaussian at order 2,
+    /// steeper above) with an optional high-frequency lift (sharp kernels' edge enhancement);
+    /// fitted to an image's own noise by `TextureFit`.
+    case apodised(cutoff: Double, boost: Double, order: Double = 2)
+    /// W given at `frequencies` (cycles per detector sample, ascending), linear between them and
+    /// held constant outside: the measured ratio of an image's own NPS to Ram-Lak noise's,
+    /// ring by ring (`TextureFit`), for kernels no closed form follows.
+    case tabulated(frequencies: [Double], window: [Double])
 
     public func window(_ f: Double) -> Double {
         switch self {
         case .filter(.ramLak): return 1
         case .filter(.sheppLogan): return f == 0 ? 1 : sin(Double.pi * f) / (Double.pi * f)
         case .filter(.hann): return 0.5 * (1 + cos(2 * Double.pi * f))
-        case .apodised(let c, let b): return exp(-(f / c) * (f / c)) * (1 + b * (f / 0.5) * (f / 0.5))
+        case .apodised(let c, let b, let p): return exp(-pow(f / c, p)) * (1 + b * (f / 0.5) * (f / 0.5))
+        case .tabulated(let fs, let w):
+            guard let first = fs.first, let last = fs.last, w.count == fs.count else { return 1 }
+            if f <= first { return w[0] }
+            if f >= last { return w[w.count - 1] }
+            var k = 1
+            while k < fs.count - 1 && fs[k] < f { k += 1 }
+            let t = (f - fs[k - 1]) / max(fs[k] - fs[k - 1], 1e-12)
+            return w[k - 1] + t * (w[k] - w[k - 1])
         }
     }
 
@@ -34,7 +46,11 @@ public enum NoiseTexture: Sendable, Equatable, Codable, CustomStringConvertible 
         switch self {
         case .filter(let f): return f.rawValue
         // ASCII: it goes into DICOM text attributes (Derivation Description).
-        case .apodised(let c, let b): return String(format: "ramp*exp(-(f/%.3f)^2)*(1+%.2f*(f/0.5)^2)", c, b)
+        case .apodised(let c, let b, let p):
+            return String(format: "ramp*exp(-(f/%.3f)^%g)*(1+%.2f*(f/0.5)^2)", c, p, b)
+        case .tabulated(let fs, let w):
+            return "ramp*W, W(f) at f=" + fs.map { String(format: "%.3f", $0) }.joined(separator: ",")
+                + " cycles/sample: " + w.map { String(format: "%.3f", $0) }.joined(separator: ",")
         }
     }
 }
@@ -139,5 +155,48 @@ public enum FFT {
             let s = 1 / Double(n)
             for i in 0..<n { re[i] *= s; im[i] *= s }
         }
+    }
+}
+
+extension NoiseTexture {
+    /// Applies W as a radial filter in the image domain: `image` (rows × columns, row-major) times
+    /// W(ρ), ρ the radial frequency in cycles per pixel (held at W(0.5) beyond Nyquist), by a 2-D
+    /// FFT zero-padded to powers of two. By the central-slice theorem Ram-Lak noise filtered so has
+    /// the spectrum FBP with W gives (pixel = detector spacing): `TextureFit` uses it to try
+    /// windows without a reconstruction each.
+    public func filterImage(_ image: [Float], rows: Int, columns: Int) -> [Float] {
+        var (ny, nx) = (1, 1)
+        while ny < rows { ny <<= 1 }
+        while nx < columns { nx <<= 1 }
+        var re = [Double](repeating: 0, count: ny * nx), im = re
+        for y in 0..<rows { for x in 0..<columns { re[y * nx + x] = Double(image[y * columns + x]) } }
+        func pass(inverse: Bool) {
+            var lr = [Double](repeating: 0, count: nx), li = lr
+            for y in 0..<ny {
+                for x in 0..<nx { lr[x] = re[y * nx + x]; li[x] = im[y * nx + x] }
+                FFT.transform(&lr, &li, inverse: inverse)
+                for x in 0..<nx { re[y * nx + x] = lr[x]; im[y * nx + x] = li[x] }
+            }
+            var cr = [Double](repeating: 0, count: ny), ci = cr
+            for x in 0..<nx {
+                for y in 0..<ny { cr[y] = re[y * nx + x]; ci[y] = im[y * nx + x] }
+                FFT.transform(&cr, &ci, inverse: inverse)
+                for y in 0..<ny { re[y * nx + x] = cr[y]; im[y * nx + x] = ci[y] }
+            }
+        }
+        pass(inverse: false)
+        for v in 0..<ny {
+            let fv = Double(min(v, ny - v)) / Double(ny)
+            for u in 0..<nx {
+                let fu = Double(min(u, nx - u)) / Double(nx)
+                let w = window(min((fu * fu + fv * fv).squareRoot(), 0.5))
+                re[v * nx + u] *= w
+                im[v * nx + u] *= w
+            }
+        }
+        pass(inverse: true)
+        var out = [Float](repeating: 0, count: rows * columns)
+        for y in 0..<rows { for x in 0..<columns { out[y * columns + x] = Float(re[y * nx + x]) } }
+        return out
     }
 }

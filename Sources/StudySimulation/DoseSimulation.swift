@@ -65,8 +65,13 @@ public struct DoseSimulationRun: Sendable {
                 let spacing = series.pixelSpacing ?? [1, 1]
                 let grid = Grid(rows: series.rows, columns: series.columns, dx: spacing[1], dy: spacing[0])
                 let textureSetting = texture ?? (photons == .calibrate ? .auto : .fixed(.filter(.ramLak)))
+                // Per-slice seed from the source instance: independent of order and file names.
+                let sliceSeed = { (i: Int) -> UInt64 in
+                    let slice = series.slices[i]
+                    return seed ^ UIDFactory.fnv1a64(slice.sopInstanceUID + "#\(slice.frame ?? 0)")
+                }
                 let plan = try NoisePlan.make(series: series, grid: grid, doseFraction: doseFraction, photons: photons,
-                                              texture: textureSetting, seed: seed) { i in
+                                              texture: textureSetting, seed: seed, sliceSeed: sliceSeed) { i in
                     airFilled(try PixelDecoder.decode(series.slices[i]))
                 }
                 result.plan = plan
@@ -83,9 +88,7 @@ public struct DoseSimulationRun: Sendable {
                 for (i, slice) in series.slices.enumerated() {
                     do {
                         let image = try PixelDecoder.decode(slice)
-                        // Per-slice seed from the source instance: independent of order and file names.
-                        let sliceSeed = seed ^ UIDFactory.fnv1a64(slice.sopInstanceUID + "#\(slice.frame ?? 0)")
-                        let (noise, i0) = try plan.noise(index: i, hu: airFilled(image), grid: grid, seed: sliceSeed)
+                        let (noise, i0) = try plan.noise(index: i, hu: airFilled(image), grid: grid, seed: sliceSeed(i))
                         if check {
                             if result.check == nil { result.check = SimulationCheck(doseFraction: doseFraction) }
                             result.check?.add(image: airFilled(image), noise: noise, grid: grid)
@@ -151,9 +154,10 @@ public struct SimulationCheck: Sendable {
             insertedSigmaPerDose.append(added / (1 / doseFraction - 1).squareRoot())
         }
         let spacing = min(grid.dx, grid.dy)
-        let rois = Regions.uniformROIs(guide: image, rows: grid.rows, columns: grid.columns)
-        guard let a = Regions.nps(image, columns: grid.columns, rois: rois, spacing: spacing),
-              let b = Regions.nps(noise, columns: grid.columns, rois: rois, spacing: spacing) else { return }
+        let rois = TextureFit.squares(image, grid: grid)
+        guard let a = Regions.nps(image, columns: grid.columns, rois: rois, spacing: spacing, detrend: TextureFit.detrend),
+              let b = Regions.nps(noise, columns: grid.columns, rois: rois, spacing: spacing, detrend: TextureFit.detrend)
+        else { return }
         if ownSum.isEmpty { ownSum = [Double](repeating: 0, count: a.power.count); insertedSum = ownSum }
         guard a.power.count == ownSum.count else { return }
         for i in ownSum.indices { ownSum[i] += a.power[i]; insertedSum[i] += b.power[i] }

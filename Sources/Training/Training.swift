@@ -257,15 +257,16 @@ public final class Trainer {
                 let spacing = series.pixelSpacing ?? [1, 1]
                 let grid = Grid(rows: series.rows, columns: series.columns, dx: spacing[1], dy: spacing[0])
                 for dose in config.simulateDoses where config.simulation == "realistic" {
+                    let sliceSeed = { (i: Int) -> UInt64 in self.config.seed ^ UIDFactory.fnv1a64("\(series.slices[i].referenceKey)|\(dose)") }
                     let plan = try NoisePlan.make(series: series, grid: grid, doseFraction: dose,
                                                   photons: config.simulateI0.map { .fixed($0) } ?? .calibrate,
-                                                  texture: config.simulateI0 == nil ? .auto : .fixed(.filter(.ramLak)), seed: config.seed) { i in
+                                                  texture: config.simulateI0 == nil ? .auto : .fixed(.filter(.ramLak)), seed: config.seed,
+                                                  sliceSeed: sliceSeed) { i in
                         try PixelDecoder.decode(series.slices[i]).hu
                     }
                     for (i, slice) in series.slices.enumerated() {
                         let n = try PixelDecoder.decode(slice)
-                        let seed = config.seed ^ UIDFactory.fnv1a64("\(slice.referenceKey)|\(dose)")
-                        let noise = try plan.noise(index: i, hu: n.hu, grid: grid, seed: seed).noise
+                        let noise = try plan.noise(index: i, hu: n.hu, grid: grid, seed: sliceSeed(i)).noise
                         images.append(makePair(low: zip(n.hu, noise).map { $0 + $1 }, normal: n.hu, rows: n.rows, columns: n.columns,
                                                series: series.seriesInstanceUID))
                     }

@@ -72,6 +72,29 @@ struct RegionsTests {
         #expect(s2.meanFrequency < spectrum.meanFrequency * 0.8)
     }
 
+    @Test("quadratic detrending removes a tissue gradient and bowl exactly; on white noise it changes the spectrum only in the lowest rings")
+    func detrend() throws {
+        let n = 128
+        let noise = phantom(sigma: 10)
+        let rois = Regions.uniformROIs(guide: noise, rows: n, columns: n, size: 16)
+        // Slow anatomy: a plane plus a bowl (HU per pixel), as a square across an organ's rim has.
+        var slow = noise
+        for y in 0..<n { for x in 0..<n where noise[y * n + x] > -500 {
+            let (u, v) = (Double(x) - 64, Double(y) - 64)
+            slow[y * n + x] += Float(0.8 * u - 0.5 * v + 0.01 * u * u + 0.006 * u * v - 0.008 * v * v)
+        } }
+        let plain = try #require(Regions.nps(noise, columns: n, rois: rois, spacing: 0.5, detrend: .quadratic))
+        let trended = try #require(Regions.nps(slow, columns: n, rois: rois, spacing: 0.5, detrend: .quadratic))
+        #expect(zip(plain.power, trended.power).allSatisfy { abs($0 - $1) <= 1e-6 * max($0, 1) }, "the trend is gone")
+        let meanOnly = try #require(Regions.nps(slow, columns: n, rois: rois, spacing: 0.5))
+        #expect(meanOnly.power[1] > 5 * plain.power[1], "mean removal leaves the trend in ring 1: \(meanOnly.power[1]) vs \(plain.power[1])")
+        // White noise stays flat from ring 3 on (the six fitted functions take power from rings 0–2 only).
+        let flat = try #require(Regions.nps(noise, columns: n, rois: rois, spacing: 0.5))
+        for k in 3..<(plain.power.count - 1) {
+            #expect(abs(plain.power[k] / flat.power[k] - 1) < 0.2, "ring \(k): \(plain.power[k]) vs \(flat.power[k])")
+        }
+    }
+
     @Test("Dice: identical 1, disjoint 0, known overlap; CNR ∝ 1/σ")
     func diceAndCNR() throws {
         let a: [Float] = [40, 40, 40, 40, -100, -100, 500, -1000]
