@@ -41,7 +41,8 @@ struct Simulate: ParsableCommand {
             image. --calibrate picks I0 per slice so that the result has the noise dose F would give: \
             through each slice's tube current when it varies along the series (modulation), else from \
             each slice's own noise. --texture auto (the default with --calibrate) shapes the noise's \
-            grain to the image's own noise (a ramp apodisation fitted to its noise power spectrum), \
+            grain to the image's own noise (a ramp apodisation fitted ring by ring to its noise power \
+            spectrum), \
             for any vendor kernel. Dose tags (CTDIvol, mA, mAs) are scaled by F. Same seed → same \
             pixels and UIDs. docs/simulation.md.
             """)
