@@ -130,7 +130,7 @@ public struct NoisePlan: Sendable {
             var ratios: [Double] = []
             for i in sample(n, count: 9) {
                 let hu = try image(i)
-                let unit = try partial.textured(ramp: partial.isFiltered ? [] : try ramp(i, hu), hu: hu, grid: grid, seed: sliceSeed(i))
+                let unit = try partial.unitNoise(hu: hu, grid: grid, seed: sliceSeed(i)) { try ramp(i, hu) }
                 if let i0 = try? calibratedPhotons(hu: hu, unitNoise: unit, grid: grid, doseFraction: f), let mA = current[i] {
                     ratios.append(i0 / mA)
                 }
@@ -145,13 +145,8 @@ public struct NoisePlan: Sendable {
     /// The noise for slice `index` and the photons per ray it was made with.
     public func noise(index: Int, hu: [Float], grid: Grid, seed: UInt64) throws -> (noise: [Float], photons: Double) {
         let cached = rampUnits[index].flatMap { $0.seed == seed ? $0.noise : nil }
-        let unit: [Float]
-        if isFiltered {
-            unit = try textured(ramp: [], hu: hu, grid: grid, seed: seed)
-        } else {
-            let ramp = try cached ?? NoiseInserter(photonsPerRay: 1, texture: .filter(.ramLak))
-                .unitNoise(for: hu, grid: grid, doseFraction: doseFraction, seed: seed)
-            unit = try textured(ramp: ramp, hu: hu, grid: grid, seed: seed)
+        let unit = try unitNoise(hu: hu, grid: grid, seed: seed) {
+            try cached ?? NoiseInserter(photonsPerRay: 1, texture: .filter(.ramLak)).unitNoise(for: hu, grid: grid, doseFraction: doseFraction, seed: seed)
         }
         let i0 = photons.isEmpty ? try NoisePlan.calibratedPhotons(hu: hu, unitNoise: unit, grid: grid, doseFraction: doseFraction)
             : photons[index]
@@ -159,21 +154,15 @@ public struct NoisePlan: Sendable {
         return (unit.map { $0 * scale }, i0)
     }
 
-    /// A classic filter is reconstructed with directly (exactly as before fitted textures); a
-    /// fitted one is applied to Ram-Lak noise in the image domain (central-slice theorem; the
-    /// texture fit measured its windows the same way, so what it fitted is what is inserted).
-    var isFiltered: Bool {
-        if case .filter = texture { return true }
-        return false
-    }
-
-    /// Unit noise with the plan's texture: from `ramp` (Ram-Lak unit noise of the slice) for a
-    /// fitted texture, reconstructed with the filter otherwise (`ramp` unused).
-    func textured(ramp: [Float], hu: [Float], grid: Grid, seed: UInt64) throws -> [Float] {
-        if isFiltered {
+    /// Unit noise (I0 = 1) with the plan's texture. A classic filter is reconstructed with
+    /// directly (exactly as before fitted textures); a fitted one is applied to the slice's Ram-Lak
+    /// noise (`ramp()`: cached or reconstructed) in the image domain — central-slice theorem; the
+    /// texture fit measured its windows the same way, so what it fitted is what is inserted.
+    func unitNoise(hu: [Float], grid: Grid, seed: UInt64, ramp: () throws -> [Float]) throws -> [Float] {
+        if case .filter = texture {
             return try NoiseInserter(photonsPerRay: 1, texture: texture).unitNoise(for: hu, grid: grid, doseFraction: doseFraction, seed: seed)
         }
-        return texture.filterImage(ramp, rows: grid.rows, columns: grid.columns)
+        return texture.filterImage(try ramp(), rows: grid.rows, columns: grid.columns)
     }
 
     /// I0 that gives the unit noise the σ dose f adds to this slice: (σ_unit / σ_target)², with
@@ -295,30 +284,34 @@ public struct TextureFit: Sendable, Equatable {
             let total = w.reduce(0, +)
             return w.map { $0 / max(total, 1e-30) }
         }()
-        var best = (err: Double.infinity, c: 0.5, b: 0.0, p: 2.0)
-        for p in TextureFit.orders {
-            for ci in 0..<70 {
-                let c = 0.03 * pow(1.06, Double(ci))  // 0.03 … 1.5 cycles/sample
-                for bi in 0..<81 {  // 0 … 8: sharp lung kernels lift Nyquist by 3× and more
-                    let b = Double(bi) * 0.1
-                    let model = cycles.map { 2 * log(max(NoiseTexture.apodised(cutoff: c, boost: b, order: p).window($0), 1e-12)) }
-                    let residual = zip(logRatio, model).map { $0 - $1 }
-                    let offset = zip(residual, weights).map { $0 * $1 }.reduce(0, +)
-                    let err = zip(residual, weights).map { ($0 - offset) * ($0 - offset) * $1 }.reduce(0, +)
-                    // A steeper roll-off only where it fits clearly better (ties keep the Gaussian).
-                    if err < best.err * (p == 2 ? 1 : 0.98) { best = (err, c, b, p) }
+        let tabulate = squares >= TextureFit.minimumSquaresForTable && usable.count == freqs.count - 1
+        var texture = NoiseTexture.filter(.ramLak)
+        var predictedShape: [Double]?
+        if !tabulate {
+            var best = (err: Double.infinity, c: 0.5, b: 0.0, p: 2.0)
+            for p in TextureFit.orders {
+                for ci in 0..<70 {
+                    let c = 0.03 * pow(1.06, Double(ci))  // 0.03 … 1.5 cycles/sample
+                    for bi in 0..<81 {  // 0 … 8: sharp lung kernels lift Nyquist by 3× and more
+                        let b = Double(bi) * 0.1
+                        let model = cycles.map { 2 * log(max(NoiseTexture.apodised(cutoff: c, boost: b, order: p).window($0), 1e-12)) }
+                        let residual = zip(logRatio, model).map { $0 - $1 }
+                        let offset = zip(residual, weights).map { $0 * $1 }.reduce(0, +)
+                        let err = zip(residual, weights).map { ($0 - offset) * ($0 - offset) * $1 }.reduce(0, +)
+                        // A steeper roll-off only where it fits clearly better (ties keep the Gaussian).
+                        if err < best.err * (p == 2 ? 1 : 0.98) { best = (err, c, b, p) }
+                    }
                 }
             }
+            texture = .apodised(cutoff: best.c, boost: best.b, order: best.p)
         }
-        var texture = NoiseTexture.apodised(cutoff: best.c, boost: best.b, order: best.p)
-        var predictedShape: [Double]?
         // With enough squares the ratio itself is the apodisation, ring by ring: vendor kernels
         // (a lung kernel's band-pass, a head kernel's mid-frequency lift) follow no closed form.
         // W(f) = √(target/ramp) at each ring's centre, 1 at its largest; below the first ring it
         // is held (that ring also holds what anatomy the detrending left: smooth kernels'
         // noise then comes out slightly coarser, never finer). Few squares (small images, a
         // thin body) make the ratio scatter: the closed form above stays then.
-        if squares >= TextureFit.minimumSquaresForTable, usable.count == freqs.count - 1 {
+        if tabulate {
             var w = usable.map { (targetSum[$0] / rampSum[$0]).squareRoot() }
             // The ratio is W² only where each ring's measurement is that ring's power alone; the
             // detrending and the squares' edges mix neighbouring rings (most in the lowest: a

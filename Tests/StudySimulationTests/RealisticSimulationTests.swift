@@ -187,6 +187,23 @@ struct RealisticSimulationTests {
         #expect(ratio.allSatisfy { abs($0 / mid - 1) <= 0.15 }, "\(source): fitted / true W at \(probe): \(ratio)")
     }
 
+    @Test("few flat squares (a small image): the closed-form window is fitted instead of the ring-by-ring table, and still follows a Hann kernel")
+    func closedFormFallback() throws {
+        let size = 64
+        let grid = Grid(rows: size, columns: size, dx: 1.6, dy: 1.6)
+        let clean = AnalyticPhantom.rasterize([Ellipse(x: 0, y: 0, a: 40, b: 36, value: 1040)], grid: grid).map { Float($0 - 1000) }
+        let noise = try NoiseInserter(photonsPerRay: 2e5, filter: .hann).noise(for: clean, grid: grid, doseFraction: 0.5, seed: 5)
+        let image = zip(clean, noise).map { $0 + $1 }
+        #expect(TextureFit.squares(image, grid: grid).count < TextureFit.minimumSquaresForTable)
+        let fit = try TextureFit.fit(images: [image], grid: grid, spacing: 1.6, seed: 9, doseFraction: 0.25)
+        guard case .apodised = fit.texture else {
+            Issue.record("expected the closed form, got \(fit.texture)")
+            return
+        }
+        // Hann falls to 0 at Nyquist: the fitted roll-off keeps well under half of W(0) there.
+        #expect(fit.texture.window(0.45) < 0.5 * fit.texture.window(0.05), "\(fit.texture)")
+    }
+
     @Test("Ram-Lak noise inserted into a Hann-kernel image is far too fine (what texture auto corrects)")
     func rampIsWrongForSmoothKernels() throws {
         let s = try simulate(filter: .hann, modulation: [1, 1], texture: .fixed(.filter(.ramLak)))
