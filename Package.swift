@@ -74,7 +74,7 @@ let package = Package(
         .testTarget(name: "ConvNetTests", dependencies: ["ConvNet"]),
         .testTarget(name: "ArchivePlanTests", dependencies: ["ArchivePlan", "DICOMIO"]),
         .testTarget(name: "DenoisingTests", dependencies: ["Denoising", "ConvNet", "DICOMIO"]),
-        .testTarget(name: "LowDoseSimulationTests", dependencies: ["LowDoseSimulation"]),
+        .testTarget(name: "LowDoseSimulationTests", dependencies: ["LowDoseSimulation", "ImageQuality"]),
         .testTarget(name: "ImageQualityTests", dependencies: ["ImageQuality", "ConvNet"]),
         .testTarget(name: "StudySimulationTests", dependencies: ["StudySimulation", "DICOMIO", "LowDoseSimulation"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "StudySimulation", "DICOMIO", "ConvNet", "LowDoseSimulation"]),

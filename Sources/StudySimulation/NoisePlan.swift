@@ -69,7 +69,7 @@ public struct NoisePlan: Sendable {
     /// seed the pass will give slice i (the noise reconstructed while planning is then reused).
     public static func make(series: SeriesInfo, grid: Grid, doseFraction f: Double, photons setting: PhotonSetting,
                             texture textureSetting: TextureSetting, seed: UInt64,
-                            sliceSeed: (Int) -> UInt64 = { _ in 0 },
+                            sliceSeed: (Int) -> UInt64,
                             image: (Int) throws -> [Float]) throws -> NoisePlan {
         let n = series.slices.count
         var ramps: [Int: (seed: UInt64, noise: [Float])] = [:]
@@ -207,7 +207,8 @@ public struct TextureFit: Sendable, Equatable {
     public var texture: NoiseTexture
     /// Radial NPS of the image's own noise (shape; HU²·mm²) and its mean frequency (mm⁻¹).
     public var target: NoisePowerSpectrum
-    /// Predicted NPS of the inserted noise: Ram-Lak noise's NPS × W², scaled to the target.
+    /// Predicted NPS of the inserted noise, scaled to the target: Ram-Lak noise filtered by the
+    /// tabulated W as measured in the same squares, or Ram-Lak noise's NPS × W² for the closed form.
     public var predicted: NoisePowerSpectrum
     /// Both spectra are taken from quadratically detrended squares: a square of soft tissue still
     /// holds slow anatomy (a gradient, the rim of an organ) that a mean removal leaves in the
@@ -307,10 +308,9 @@ public struct TextureFit: Sendable, Equatable {
         }
         // With enough squares the ratio itself is the apodisation, ring by ring: vendor kernels
         // (a lung kernel's band-pass, a head kernel's mid-frequency lift) follow no closed form.
-        // W(f) = √(target/ramp) at each ring's centre, 1 at its largest; below the first ring it
-        // is held (that ring also holds what anatomy the detrending left: smooth kernels'
-        // noise then comes out slightly coarser, never finer). Few squares (small images, a
-        // thin body) make the ratio scatter: the closed form above stays then.
+        // W(f) = √(target/ramp) at each ring's centre to start, 1 at its largest, held below the
+        // first ring. Few squares (small images, a thin body) make the ratio scatter: the closed
+        // form above stays then.
         if tabulate {
             var w = usable.map { (targetSum[$0] / rampSum[$0]).squareRoot() }
             // The ratio is W² only where each ring's measurement is that ring's power alone; the
