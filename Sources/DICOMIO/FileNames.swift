@@ -23,12 +23,30 @@ public enum FileNames {
 }
 
 /// Writes a file under a temporary name in the same folder, then renames it into place, so an
-/// interrupted run leaves either the old file, the new one, or a `*.tmp` that the next run ignores.
+/// interrupted run leaves either the old file, the new one, or a `*.tmp` that the next series
+/// writer in that folder removes (`removeStale`).
 public enum AtomicFile {
     public static func temporaryPath(for path: String) -> String {
         let dir = (path as NSString).deletingLastPathComponent
         let name = (path as NSString).lastPathComponent
         return (dir as NSString).appendingPathComponent(".\(name).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp")
+    }
+
+    /// Removes the temporary files a killed writer left in `directory` (`.NAME.PID.RAND.tmp`
+    /// whose PID is no live process on this host). A series folder is written by one process at
+    /// a time (the plan gives each series to one shard), so a dead writer's files are garbage;
+    /// a live process's are kept. Returns how many were removed.
+    @discardableResult
+    public static func removeStale(in directory: String) -> Int {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return 0 }
+        var removed = 0
+        for name in names where name.hasPrefix(".") && name.hasSuffix(".tmp") {
+            let parts = name.split(separator: ".")
+            guard parts.count >= 4, let pid = Int32(parts[parts.count - 3]), pid > 0 else { continue }
+            if pid == getpid() || kill(pid, 0) == 0 || errno == EPERM { continue }
+            if unlink((directory as NSString).appendingPathComponent(name)) == 0 { removed += 1 }
+        }
+        return removed
     }
 
     /// Calls `write` with a temporary path and renames the result to `path`.

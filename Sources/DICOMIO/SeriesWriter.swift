@@ -138,6 +138,8 @@ public final class SeriesWriterSession {
         } catch {
             throw DICOMError.writeFailed(file: directory, reason: "cannot create folder: \(error.localizedDescription)")
         }
+        // A run killed while writing this series left its temporary files here.
+        AtomicFile.removeStale(in: directory)
     }
 
     /// Path of the file for slice `index`.

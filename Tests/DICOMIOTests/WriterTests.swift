@@ -221,6 +221,24 @@ struct WriterTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).allSatisfy { $0.hasSuffix(".dcm") && !$0.hasPrefix(".") })
     }
 
+    @Test("a series writer removes the temporary files a killed writer left in its folder, not a live one's")
+    func staleTemporaries() throws {
+        let dir = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A process that has ended: its PID is free (reused PIDs are not this short-lived child's).
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/true")
+        try child.run()
+        child.waitUntilExit()
+        let dead = ".IM0001.dcm.\(child.processIdentifier).12345.tmp", live = ".IM0002.dcm.\(getpid()).678.tmp"
+        for name in [dead, live, "notes.tmp"] { try Data("half".utf8).write(to: URL(fileURLWithPath: dir + "/" + name)) }
+        let source = try loadOnly(fixture("valid/u12"))
+        _ = try SeriesWriter(options: WriterTests.fixed).write(source, to: dir)
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir)
+        #expect(!left.contains(dead), "the dead writer's half file is gone")
+        #expect(left.contains(live) && left.contains("notes.tmp"), "a live writer's file and files of other names stay: \(left)")
+    }
+
     @Test("inputs are never modified")
     func inputsUntouched() throws {
         let folder = fixture("valid/s12-padding")
