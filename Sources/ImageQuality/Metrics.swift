@@ -50,25 +50,7 @@ public enum Metrics {
     public static func ssim(reference: [Float], image: [Float], rows: Int, columns: Int,
                             convention: MetricConvention = .ldct) -> Double {
         precondition(reference.count == rows * columns && image.count == rows * columns, "SSIM: sizes differ")
-        let x = convention.clip(reference), y = convention.clip(image)
-        let sigma = 1.5, radius = Int(3.5 * sigma + 0.5)
-        var kernel = (-radius...radius).map { exp(-Double($0 * $0) / (2 * sigma * sigma)) }
-        let ksum = kernel.reduce(0, +)
-        kernel = kernel.map { $0 / ksum }
-        func blur(_ v: [Double]) -> [Double] { separable(v, rows: rows, columns: columns, kernel: kernel) }
-        let ux = blur(x), uy = blur(y)
-        let uxx = blur(x.map { $0 * $0 }), uyy = blur(y.map { $0 * $0 }), uxy = blur(zip(x, y).map { $0 * $1 })
-        let c1 = pow(0.01 * convention.dataRange, 2), c2 = pow(0.03 * convention.dataRange, 2)
-        var total = 0.0, count = 0
-        for r in radius..<max(radius, rows - radius) {
-            for c in radius..<max(radius, columns - radius) {
-                let i = r * columns + c
-                let vx = uxx[i] - ux[i] * ux[i], vy = uyy[i] - uy[i] * uy[i], cxy = uxy[i] - ux[i] * uy[i]
-                total += ((2 * ux[i] * uy[i] + c1) * (2 * cxy + c2)) / ((ux[i] * ux[i] + uy[i] * uy[i] + c1) * (vx + vy + c2))
-                count += 1
-            }
-        }
-        return count > 0 ? total / Double(count) : .nan
+        return SSIMReference(reference, rows: rows, columns: columns, convention: convention).ssim(image)
     }
 
     /// Separable correlation with reflect (half-sample symmetric) borders, as scipy.ndimage.
@@ -79,21 +61,86 @@ public enum Metrics {
             while i < 0 || i >= n { i = i < 0 ? -i - 1 : 2 * n - i - 1 }
             return i
         }
+        // Border indices are resolved once per axis; the inner loops only read tables.
+        let colIndex = (0..<columns).flatMap { c in (-radius...radius).map { reflect(c + $0, columns) } }
+        let rowIndex = (0..<rows).flatMap { r in (-radius...radius).map { reflect(r + $0, rows) * columns } }
+        let taps = kernel.count
         var tmp = [Double](repeating: 0, count: v.count), out = tmp
-        for r in 0..<rows {
-            for c in 0..<columns {
-                var s = 0.0
-                for k in -radius...radius { s += kernel[k + radius] * v[r * columns + reflect(c + k, columns)] }
-                tmp[r * columns + c] = s
+        v.withUnsafeBufferPointer { src in
+            tmp.withUnsafeMutableBufferPointer { dst in
+                for r in 0..<rows {
+                    let row = r * columns
+                    for c in 0..<columns {
+                        var s = 0.0
+                        for k in 0..<taps { s += kernel[k] * src[row + colIndex[c * taps + k]] }
+                        dst[row + c] = s
+                    }
+                }
             }
         }
-        for r in 0..<rows {
-            for c in 0..<columns {
-                var s = 0.0
-                for k in -radius...radius { s += kernel[k + radius] * tmp[reflect(r + k, rows) * columns + c] }
-                out[r * columns + c] = s
+        tmp.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for r in 0..<rows {
+                    for c in 0..<columns {
+                        var s = 0.0
+                        for k in 0..<taps { s += kernel[k] * src[rowIndex[r * taps + k] + c] }
+                        dst[r * columns + c] = s
+                    }
+                }
             }
         }
         return out
+    }
+}
+
+/// SSIM of many images against one reference (as `Metrics.ssim`): the reference's clipped pixels,
+/// local means and second moments are computed once, so each further image costs three blurs, not
+/// five. Used to tabulate SSIM over blend strengths (`StrengthTuner`).
+public struct SSIMReference: Sendable {
+    public let rows: Int
+    public let columns: Int
+    public let convention: MetricConvention
+    let x: [Double]
+    let ux: [Double]
+    /// Local variance of the reference (E[x²] − E[x]²).
+    let vx: [Double]
+    let kernel: [Double]
+
+    public init(_ reference: [Float], rows: Int, columns: Int, convention: MetricConvention = .ldct) {
+        precondition(reference.count == rows * columns, "SSIM: reference size differs from rows × columns")
+        self.rows = rows
+        self.columns = columns
+        self.convention = convention
+        let sigma = 1.5, radius = Int(3.5 * sigma + 0.5)
+        var k = (-radius...radius).map { exp(-Double($0 * $0) / (2 * sigma * sigma)) }
+        let ksum = k.reduce(0, +)
+        k = k.map { $0 / ksum }
+        kernel = k
+        x = convention.clip(reference)
+        let mean = Metrics.separable(x, rows: rows, columns: columns, kernel: k)
+        let second = Metrics.separable(x.map { $0 * $0 }, rows: rows, columns: columns, kernel: k)
+        ux = mean
+        vx = zip(second, mean).map { $0 - $1 * $1 }
+    }
+
+    /// Mean SSIM of `image` against the reference (same window, constants and border crop as `Metrics.ssim`).
+    public func ssim(_ image: [Float]) -> Double {
+        precondition(image.count == rows * columns, "SSIM: sizes differ")
+        let y = convention.clip(image)
+        let radius = kernel.count / 2
+        let uy = Metrics.separable(y, rows: rows, columns: columns, kernel: kernel)
+        let uyy = Metrics.separable(y.map { $0 * $0 }, rows: rows, columns: columns, kernel: kernel)
+        let uxy = Metrics.separable(zip(x, y).map { $0 * $1 }, rows: rows, columns: columns, kernel: kernel)
+        let c1 = pow(0.01 * convention.dataRange, 2), c2 = pow(0.03 * convention.dataRange, 2)
+        var total = 0.0, count = 0
+        for r in radius..<max(radius, rows - radius) {
+            for c in radius..<max(radius, columns - radius) {
+                let i = r * columns + c
+                let vy = uyy[i] - uy[i] * uy[i], cxy = uxy[i] - ux[i] * uy[i]
+                total += ((2 * ux[i] * uy[i] + c1) * (2 * cxy + c2)) / ((ux[i] * ux[i] + uy[i] * uy[i] + c1) * (vx[i] + vy + c2))
+                count += 1
+            }
+        }
+        return count > 0 ? total / Double(count) : .nan
     }
 }

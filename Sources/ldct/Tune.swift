@@ -11,7 +11,10 @@ struct Tune: ParsableCommand {
         discussion: """
             Pairs slices as `ldct train` does (Source Image Sequence, else frame of reference and \
             position; never file names), runs the network once per low-dose slice, and fits the curve \
-            strength(removed noise) that maximises the mean PSNR against normal dose (window −160…240 HU). \
+            strength(removed noise) that maximises the mean of PSNR + W × SSIM against normal dose \
+            (window −160…240 HU; W = --ssim-weight, 50 dB per unit SSIM: 1 dB counts like 0.02 SSIM). \
+            The curve may fall again for the noisiest slices (sharp kernels, whose normal dose keeps \
+            strong noise of its own); --monotone forbids that. \
             Writes a copy of the model with the curve in its metadata: the weights are unchanged (same \
             fingerprint; PyTorch ignores the metadata), and `ldct restore` then uses `--strength auto` \
             by default. The model given is never written.
@@ -36,6 +39,12 @@ struct Tune: ParsableCommand {
     @Option(help: "Largest strength the curve may give (above 1 the correction is amplified).")
     var maxStrength: Float = 1.5
 
+    @Option(help: "Weight of SSIM in the score, in dB per unit SSIM (0: PSNR alone, no SSIM computed).")
+    var ssimWeight: Double = StrengthTuner.defaultSSIMWeight
+
+    @Flag(help: "Keep the curve non-decreasing in the removed noise.")
+    var monotone = false
+
     @Option(help: "Threads for the network (default: all cores).")
     var threads: Int?
 
@@ -46,6 +55,7 @@ struct Tune: ParsableCommand {
         guard knots >= 1, knots <= 20 else { throw ValidationError("--knots must be within 1…20") }
         guard maxStrength > 0, maxStrength <= 2 else { throw ValidationError("--max-strength must be within 0…2") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        guard ssimWeight.isFinite, ssimWeight >= 0, ssimWeight <= 1000 else { throw ValidationError("--ssim-weight must be within 0…1000") }
     }
 
     func run() throws {
@@ -91,7 +101,7 @@ struct Tune: ParsableCommand {
                 }
                 swap.add(low: l.hu, normal: n.hu, rows: l.rows, columns: l.columns, paddingMask: l.paddingMask)
                 let network = restorer.networkOutput(l)
-                samples.append(StrengthTuner.sample(low: l, network: network.hu, normal: n))
+                samples.append(StrengthTuner.sample(low: l, network: network.hu, normal: n, ssim: ssimWeight > 0))
             } catch {
                 errors.append("\(error)")
             }
@@ -101,12 +111,18 @@ struct Tune: ParsableCommand {
         if let warning = swap.warning { printError("warning: \(warning)") }
         for e in errors { printError("error: \(e)") }
         let fit: StrengthFit
-        do { fit = try StrengthTuner.fit(samples, knots: knots, maxAlpha: maxStrength) } catch {
+        do {
+            fit = try StrengthTuner.fit(samples, knots: knots, maxAlpha: maxStrength, ssimWeight: ssimWeight, monotone: monotone)
+        } catch {
             printError("ldct tune: \(error)")
             throw ExitCodes.nothingFound
         }
-        let summary = String(format: "%d slices; mean PSNR input %.2f dB, network %.2f dB, tuned %.2f dB (best per slice %.2f dB)",
+        var summary = String(format: "%d slices; mean PSNR input %.2f dB, network %.2f dB, tuned %.2f dB (best per slice %.2f dB)",
                              fit.slices, fit.psnrInput, fit.psnrNetwork, fit.psnrTuned, fit.psnrOracle)
+        if let si = fit.ssimInput, let sn = fit.ssimNetwork, let st = fit.ssimTuned, let so = fit.ssimOracle {
+            summary += String(format: "; SSIM %.4f, %.4f, %.4f (%.4f); score PSNR + %g × SSIM", si, sn, st, so, ssimWeight)
+        }
+        if monotone { summary += "; monotone" }
         metadata[StrengthCurve.metadataKey] = fit.curve.description
         metadata["strength_tuned_on"] = summary
         do {

@@ -125,7 +125,7 @@ struct StrengthTests {
     @Test("tuning: a monotone curve, gentle on quiet slices, near the per-slice best, better than the network as it is")
     func tuning() throws {
         let samples = syntheticSamples()
-        let fit = try StrengthTuner.fit(samples, knots: 4)
+        let fit = try StrengthTuner.fit(samples, knots: 4, ssimWeight: 0, monotone: true)
         #expect(fit.slices == 24)
         let alphas = fit.curve.knots.map(\.alpha)
         #expect(alphas == alphas.sorted(), "monotone: \(fit.curve)")
@@ -135,10 +135,65 @@ struct StrengthTests {
         #expect(fit.psnrTuned > fit.psnrInput)
         #expect(fit.psnrOracle - fit.psnrTuned < 0.5, "tuned \(fit.psnrTuned) vs per-slice best \(fit.psnrOracle)")
         // The cap holds; few slices are refused.
-        let capped = try StrengthTuner.fit(samples, knots: 4, maxAlpha: 0.5)
+        let capped = try StrengthTuner.fit(samples, knots: 4, maxAlpha: 0.5, ssimWeight: 0, monotone: true)
         #expect(capped.curve.knots.allSatisfy { $0.alpha <= 0.5 })
         #expect(throws: StrengthError.notEnoughPairs(found: 5, needed: 6)) { try StrengthTuner.fit(Array(samples.prefix(5))) }
         // Deterministic.
-        #expect(try StrengthTuner.fit(samples, knots: 4).curve == fit.curve)
+        #expect(try StrengthTuner.fit(samples, knots: 4, ssimWeight: 0, monotone: true).curve == fit.curve)
+        #expect(try StrengthTuner.fit(samples, knots: 4).curve == StrengthTuner.fit(samples, knots: 4).curve)
+        // The SSIM table is the SSIM of the blend at each grid α.
+        let s = samples[5]
+        #expect(s.ssim.count == StrengthTuner.ssimGrid.count && fit.ssimTuned != nil)
+    }
+
+    /// Sharp-kernel slices: the normal dose keeps its own noise (σ own 40 HU) and the low dose adds
+    /// three times its power (25 % dose); the network returns the noise-free signal. The best blend
+    /// is σ²added / (σ²added + σ²own) = 0.75, although these are the noisiest inputs.
+    func sharpSamples() -> [StrengthSample] {
+        let (rows, cols) = (64, 64)
+        return (0..<8).map { k in
+            let seed = UInt64(9_000 + k)
+            let signal = gaussians(rows * cols, seed: seed).map { 40 + 30 * $0 }
+            let own = gaussians(rows * cols, seed: seed + 1_000).map { 40 * $0 }
+            let added = gaussians(rows * cols, seed: seed + 2_000).map { 40 * Float(3).squareRoot() * $0 }
+            let normal = zip(signal, own).map { $0 + $1 }
+            let low = zip(normal, added).map { $0 + $1 }
+            return StrengthTuner.sample(low: SliceImage(rows: rows, columns: cols, hu: low), network: signal,
+                                        normal: SliceImage(rows: rows, columns: cols, hu: normal))
+        }
+    }
+
+    @Test("tuning: the curve falls again where the noisiest slices' reference keeps its own noise; --monotone cannot")
+    func nonMonotone() throws {
+        let samples = syntheticSamples() + sharpSamples()
+        let fit = try StrengthTuner.fit(samples, knots: 5, ssimWeight: 0)
+        let noisiest = try #require(fit.curve.knots.last)
+        #expect(noisiest.sigma > 70, "\(fit.curve)")
+        #expect(abs(noisiest.alpha - 0.75) < 0.1, "sharp slices want 0.75: \(fit.curve)")
+        #expect(fit.curve.alpha(40) > 0.9, "smooth slices with 40 HU want nearly all: \(fit.curve)")
+        let monotone = try StrengthTuner.fit(samples, knots: 5, ssimWeight: 0, monotone: true)
+        let alphas = monotone.curve.knots.map(\.alpha)
+        #expect(alphas == alphas.sorted())
+        #expect(fit.psnrTuned > monotone.psnrTuned + 0.1, "free \(fit.psnrTuned) vs monotone \(monotone.psnrTuned)")
+    }
+
+    @Test("tuning: SSIM in the score moves the curve where PSNR and SSIM disagree; weight 0 is PSNR alone")
+    func ssimWeight() throws {
+        // PSNR best at α = 1, SSIM best at α = 0.6 (tabulated directly).
+        let samples = (0..<12).map { k in
+            StrengthSample(removedNoise: 20 + Float(k),
+                           mse: StrengthTuner.alphaGrid.map { 100 + 400 * Double(($0 - 1) * ($0 - 1)) },
+                           ssim: StrengthTuner.ssimGrid.map { 0.9 - 0.5 * Double(($0 - 0.6) * ($0 - 0.6)) })
+        }
+        let psnrOnly = try StrengthTuner.fit(samples, knots: 1, ssimWeight: 0)
+        let both = try StrengthTuner.fit(samples, knots: 1)
+        #expect(abs(psnrOnly.curve.knots[0].alpha - 1) < 0.02, "\(psnrOnly.curve)")
+        let a = both.curve.knots[0].alpha
+        #expect(a > 0.6 && a < 0.95, "\(both.curve)")
+        #expect(try #require(both.ssimTuned) > #require(psnrOnly.ssimTuned))
+        #expect(both.psnrTuned < psnrOnly.psnrTuned)
+        // Samples without SSIM tables are scored by PSNR whatever the weight.
+        let bare = samples.map { StrengthSample(removedNoise: $0.removedNoise, mse: $0.mse) }
+        #expect(try StrengthTuner.fit(bare, knots: 1).curve == psnrOnly.curve)
     }
 }
