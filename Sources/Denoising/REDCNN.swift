@@ -88,6 +88,15 @@ public final class REDCNN {
         }
     }
 
+    /// Adds `hu` to every output pixel (through tconv5's bias: the last layer's output is summed
+    /// with the input before the final ReLU, so the shift is exact wherever the output is above
+    /// −huOffset HU, i.e. everywhere but air clipped at the bottom of the range). `ldct tune
+    /// --correct-hu` uses it to cancel a network's mean CT-number shift in soft tissue.
+    public func shiftOutput(hu: Float) {
+        guard let v = layout.view("tconv5.bias") else { return }
+        for i in v.offset..<(v.offset + v.count) { parameters[i] += hu / config.huScale }
+    }
+
     /// Forward pass on normalised input [N, 1, H, W]; returns the output and the saved values.
     /// Shortcut sums and ReLUs run in each layer's epilogue, band by band.
     public func forward(_ x: Tensor) -> REDCNNActivations {

@@ -14,11 +14,18 @@ public struct StrengthSample: Sendable {
     /// SSIM (window as the PSNR's) of input + α·(network − input) against normal dose, one per
     /// `ssimGrid` α; empty when not computed (the fit then scores PSNR alone).
     public var ssim: [Double]
+    /// Σ (network − normal dose) over the uniform soft-tissue squares of the normal dose (HU), and
+    /// how many pixels they hold (0: no such square): the network's CT-number shift, as the
+    /// trainer's validation measures it.
+    public var tissueShiftSum: Double
+    public var tissuePixels: Int
 
-    public init(removedNoise: Float?, mse: [Double], ssim: [Double] = []) {
+    public init(removedNoise: Float?, mse: [Double], ssim: [Double] = [], tissueShiftSum: Double = 0, tissuePixels: Int = 0) {
         self.removedNoise = removedNoise
         self.mse = mse
         self.ssim = ssim
+        self.tissueShiftSum = tissueShiftSum
+        self.tissuePixels = tissuePixels
     }
 }
 
@@ -37,6 +44,10 @@ public struct StrengthFit: Sendable {
     public var ssimNetwork: Double?
     public var ssimTuned: Double?
     public var ssimOracle: Double?
+    /// The network's mean HU shift (output − normal dose at strength 1) in the uniform soft-tissue
+    /// squares of all samples, and the slices that had such squares; nil when none had.
+    public var networkShift: Double?
+    public var shiftSlices: Int
 }
 
 /// Tunes the automatic strength of a model on paired low/normal-dose slices: picks the curve
@@ -84,7 +95,18 @@ public enum StrengthTuner {
                 reference.ssim(zip(low.hu, network).map { $0 + a * ($1 - $0) })
             }
         }
-        return StrengthSample(removedNoise: sigma, mse: sums.map { $0 / Double(max(n, 1)) }, ssim: ssims)
+        var shift = 0.0, pixels = 0
+        for roi in Regions.uniformROIs(guide: normal.hu, rows: normal.rows, columns: normal.columns) {
+            for r in roi.row..<roi.row + roi.size {
+                for c in roi.column..<roi.column + roi.size {
+                    let i = r * normal.columns + c
+                    shift += Double(network[i] - normal.hu[i])
+                    pixels += 1
+                }
+            }
+        }
+        return StrengthSample(removedNoise: sigma, mse: sums.map { $0 / Double(max(n, 1)) }, ssim: ssims,
+                              tissueShiftSum: shift, tissuePixels: pixels)
     }
 
     static func psnr(_ mse: Double) -> Double { 10 * log10(convention.dataRange * convention.dataRange / max(mse, 1e-12)) }
@@ -170,6 +192,7 @@ public enum StrengthTuner {
             usable.enumerated().reduce(0) { $0 + f($1.element, $1.offset) } / Double(usable.count)
         }
         let alphaOf = { (s: StrengthSample) in tuned.alpha(s.removedNoise ?? 0) }
+        let tissuePixels = samples.reduce(0) { $0 + $1.tissuePixels }
         return StrengthFit(
             curve: tuned, slices: usable.count,
             psnrInput: mean { s, _ in psnr(s, alpha: 0) }, psnrNetwork: mean { s, _ in psnr(s, alpha: 1) },
@@ -177,6 +200,8 @@ public enum StrengthTuner {
             ssimInput: withSSIM ? mean { s, _ in ssim(s, alpha: 0) } : nil,
             ssimNetwork: withSSIM ? mean { s, _ in ssim(s, alpha: 1) } : nil,
             ssimTuned: withSSIM ? mean { s, _ in ssim(s, alpha: alphaOf(s)) } : nil,
-            ssimOracle: withSSIM ? mean { s, i in ssim(s, alpha: bestAlpha[i]) } : nil)
+            ssimOracle: withSSIM ? mean { s, i in ssim(s, alpha: bestAlpha[i]) } : nil,
+            networkShift: tissuePixels > 0 ? samples.reduce(0) { $0 + $1.tissueShiftSum } / Double(tissuePixels) : nil,
+            shiftSlices: samples.filter { $0.tissuePixels > 0 }.count)
     }
 }

@@ -45,6 +45,9 @@ struct Tune: ParsableCommand {
     @Flag(help: "Keep the curve non-decreasing in the removed noise.")
     var monotone = false
 
+    @Flag(help: "Cancel the network's mean CT-number shift in uniform soft tissue (measured on these pairs at strength 1) by adjusting its last bias: the weights, and so the fingerprint, change.")
+    var correctHu = false
+
     @Option(help: "Threads for the network (default: all cores).")
     var threads: Int?
 
@@ -123,6 +126,20 @@ struct Tune: ParsableCommand {
             summary += String(format: "; SSIM %.4f, %.4f, %.4f (%.4f); score PSNR + %g × SSIM", si, sn, st, so, ssimWeight)
         }
         if monotone { summary += "; monotone" }
+        var shiftLine = "network's mean HU shift in uniform soft tissue: not measured (no uniform squares in the normal-dose slices)"
+        if let shift = fit.networkShift {
+            shiftLine = String(format: "network's mean HU shift in uniform soft tissue: %+.2f HU (%d slices)", shift, fit.shiftSlices)
+            if correctHu {
+                loaded.shiftOutput(hu: Float(-shift))
+                let note = String(format: "%+.2f HU added to the output (tconv5.bias): the network's mean shift in uniform soft tissue of %d tune slices was %+.2f HU",
+                                  -shift, fit.shiftSlices, shift)
+                metadata["hu_correction"] = note
+                shiftLine += String(format: "; corrected (%+.2f HU through tconv5.bias)", -shift)
+            }
+        } else if correctHu {
+            printError("ldct tune: --correct-hu: \(shiftLine)")
+            throw ExitCodes.nothingFound
+        }
         metadata[StrengthCurve.metadataKey] = fit.curve.description
         metadata["strength_tuned_on"] = summary
         do {
@@ -134,8 +151,9 @@ struct Tune: ParsableCommand {
             throw ExitCodes.internalError
         }
         printError("ldct tune: \(summary)")
+        printError("ldct tune: \(shiftLine)")
         print("strength curve (removed noise HU : strength): \(fit.curve)")
-        print("written: \(output) (fingerprint \(ModelFile.fingerprint(loaded)), weights unchanged)")
+        print("written: \(output) (fingerprint \(ModelFile.fingerprint(loaded)), \(correctHu ? "last bias corrected" : "weights unchanged"))")
         if !errors.isEmpty { throw ExitCodes.partialFailure }
     }
 }

@@ -80,6 +80,41 @@ struct StrengthCLITests {
         #expect(StudyScanner.scan([old]).series.first?.seriesInstanceUID == plainSeries.seriesInstanceUID)
     }
 
+    @Test("tune --correct-hu cancels the network's mean HU shift in soft tissue through its last bias (new fingerprint, recorded)")
+    func correctHU() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (normal, low) = try pairs(in: dir)
+        let base = try nearIdentityModel(in: dir)
+        // The same network adding 6 HU more everywhere.
+        let (shifted, _) = try ModelFile.load(base)
+        shifted.shiftOutput(hu: 6)
+        let biased = dir + "/biased.safetensors"
+        try ModelFile.save(shifted, to: biased)
+        func measuredShift(_ text: String) -> Double? {
+            guard let r = text.range(of: "uniform soft tissue: ") else { return nil }
+            return Double(text[r.upperBound...].prefix { "+-.0123456789".contains($0) })
+        }
+        let args = ["--low"] + low + ["--normal", normal, "--knots", "1", "--ssim-weight", "0"]
+        let plain = try ldct(["tune", "--model", biased, "-o", dir + "/plain.safetensors"] + args)
+        #expect(plain.code == 0, "\(plain.err)")
+        let before = try #require(measuredShift(plain.err), "\(plain.err)")
+        let fixed = dir + "/fixed.safetensors"
+        let t = try ldct(["tune", "--model", biased, "-o", fixed, "--correct-hu"] + args)
+        #expect(t.code == 0 && t.out.contains("last bias corrected"), "\(t.err)\(t.out)")
+        let (copy, meta) = try ModelFile.load(fixed)
+        #expect(ModelFile.fingerprint(copy) != ModelFile.fingerprint(shifted))
+        #expect(meta["hu_correction"]?.contains("tconv5.bias") == true)
+        // Tuning the corrected model again measures (almost) no shift: the correction was the shift.
+        let again = try ldct(["tune", "--model", fixed, "-o", dir + "/again.safetensors"] + args)
+        let after = try #require(measuredShift(again.err), "\(again.err)")
+        let original = try ldct(["tune", "--model", base, "-o", dir + "/base.safetensors"] + args)
+        let own = try #require(measuredShift(original.err), "\(original.err)")
+        #expect(abs(before - own - 6) < 0.05, "shiftOutput(6) must add 6 HU: \(own) → \(before)")
+        #expect(abs(before) > 1, "a shifted network to correct: \(before)")
+        #expect(abs(after) < 0.05, "after the correction \(after) HU (before \(before))")
+    }
+
     @Test("strength 0 writes the input's HU; a pipeline's restore stage takes strength")
     func zeroStrength() throws {
         let dir = scratch()
