@@ -16,8 +16,9 @@ struct Tune: ParsableCommand {
             The curve may fall again for the noisiest slices (sharp kernels, whose normal dose keeps \
             strong noise of its own); --monotone forbids that. \
             Writes a copy of the model with the curve in its metadata: the weights are unchanged (same \
-            fingerprint; PyTorch ignores the metadata), and `ldct restore` then uses `--strength auto` \
-            by default. The model given is never written.
+            fingerprint; PyTorch ignores the metadata) unless --correct-hu also cancels the network's \
+            mean HU shift in soft tissue through its last bias, and `ldct restore` then uses \
+            `--strength auto` by default. The model given is never written.
             """)
 
     @Option(help: ArgumentHelp(ConvolutionAlgorithm.help)) var conv: ConvolutionAlgorithm = .auto
@@ -133,7 +134,8 @@ struct Tune: ParsableCommand {
                 loaded.shiftOutput(hu: Float(-shift))
                 let note = String(format: "%+.2f HU added to the output (tconv5.bias): the network's mean shift in uniform soft tissue of %d tune slices was %+.2f HU",
                                   -shift, fit.shiftSlices, shift)
-                metadata["hu_correction"] = note
+                // A model corrected before keeps the record of every correction, oldest first.
+                metadata["hu_correction"] = metadata["hu_correction"].map { $0 + "; then " + note } ?? note
                 shiftLine += String(format: "; corrected (%+.2f HU through tconv5.bias)", -shift)
             }
         } else if correctHu {

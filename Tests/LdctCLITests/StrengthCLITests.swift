@@ -113,6 +113,10 @@ struct StrengthCLITests {
         #expect(abs(before - own - 6) < 0.05, "shiftOutput(6) must add 6 HU: \(own) → \(before)")
         #expect(abs(before) > 1, "a shifted network to correct: \(before)")
         #expect(abs(after) < 0.05, "after the correction \(after) HU (before \(before))")
+        // Correcting a corrected model keeps both records.
+        let twice = dir + "/twice.safetensors"
+        #expect(try ldct(["tune", "--model", fixed, "-o", twice, "--correct-hu"] + args).code == 0)
+        #expect(try ModelFile.load(twice).1["hu_correction"]?.components(separatedBy: "tconv5.bias").count == 3)
     }
 
     @Test("strength 0 writes the input's HU; a pipeline's restore stage takes strength")
