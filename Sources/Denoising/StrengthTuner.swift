@@ -95,16 +95,8 @@ public enum StrengthTuner {
                 reference.ssim(zip(low.hu, network).map { $0 + a * ($1 - $0) })
             }
         }
-        var shift = 0.0, pixels = 0
-        for roi in Regions.uniformROIs(guide: normal.hu, rows: normal.rows, columns: normal.columns) {
-            for r in roi.row..<roi.row + roi.size {
-                for c in roi.column..<roi.column + roi.size {
-                    let i = r * normal.columns + c
-                    shift += Double(network[i] - normal.hu[i])
-                    pixels += 1
-                }
-            }
-        }
+        let rois = Regions.uniformROIs(guide: normal.hu, rows: normal.rows, columns: normal.columns)
+        let (shift, pixels) = Regions.difference(network, from: normal.hu, columns: normal.columns, rois: rois)
         return StrengthSample(removedNoise: sigma, mse: sums.map { $0 / Double(max(n, 1)) }, ssim: ssims,
                               tissueShiftSum: shift, tissuePixels: pixels)
     }

@@ -172,6 +172,23 @@ public enum Regions {
         return v.squareRoot()
     }
 
+    /// Σ (image − reference) over the pixels of the ROIs, and how many pixels that is: a CT-number
+    /// shift in uniform tissue (sum / pixels), poolable over slices by adding both parts. Used by
+    /// the trainer's validation and `ldct tune`.
+    public static func difference(_ image: [Float], from reference: [Float], columns: Int, rois: [ROI]) -> (sum: Double, pixels: Int) {
+        var sum = 0.0, pixels = 0
+        for roi in rois {
+            for r in roi.row..<roi.row + roi.size {
+                for c in roi.column..<roi.column + roi.size {
+                    let i = r * columns + c
+                    sum += Double(image[i] - reference[i])
+                    pixels += 1
+                }
+            }
+        }
+        return (sum, pixels)
+    }
+
     /// Noise σ of two images of the same anatomy measured in the same uniform regions (chosen on
     /// `first`), as the report does; nil when the slice has no uniform soft tissue. Used to tell
     /// which side of a low/normal pair is quieter.

@@ -494,17 +494,8 @@ public final class Trainer {
             let y = model.infer(Tensor(shape: [1, 1, v.rows, v.columns], data: v.low)).data.map(model.denormalize)
             // Uniform squares on the normal-dose slice (the cleanest guide); bias = Σ(image − normal) / pixels.
             let rois = Regions.uniformROIs(guide: v.normalHU, rows: v.rows, columns: v.columns)
-            var dLow = 0.0, dOut = 0.0, pixels = 0
-            for roi in rois {
-                for r in roi.row..<roi.row + roi.size {
-                    for c in roi.column..<roi.column + roi.size {
-                        let i = r * v.columns + c
-                        dLow += Double(v.lowHU[i] - v.normalHU[i])
-                        dOut += Double(y[i] - v.normalHU[i])
-                        pixels += 1
-                    }
-                }
-            }
+            let (dLow, pixels) = Regions.difference(v.lowHU, from: v.normalHU, columns: v.columns, rois: rois)
+            let dOut = Regions.difference(y, from: v.normalHU, columns: v.columns, rois: rois).sum
             rows.append(Row(kernel: v.kernel,
                             psnrLow: Metrics.psnr(reference: v.normalHU, image: v.lowHU), psnr: Metrics.psnr(reference: v.normalHU, image: y),
                             ssimLow: Metrics.ssim(reference: v.normalHU, image: v.lowHU, rows: v.rows, columns: v.columns),

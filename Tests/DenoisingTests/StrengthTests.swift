@@ -2,6 +2,7 @@ import ConvNet
 import DICOMIO
 import Denoising
 import Foundation
+import ImageQuality
 import Testing
 
 /// Standard normal numbers from the seeded generator (Box–Muller).
@@ -141,9 +142,23 @@ struct StrengthTests {
         // Deterministic.
         #expect(try StrengthTuner.fit(samples, knots: 4, ssimWeight: 0, monotone: true).curve == fit.curve)
         #expect(try StrengthTuner.fit(samples, knots: 4).curve == StrengthTuner.fit(samples, knots: 4).curve)
-        // The SSIM table is the SSIM of the blend at each grid α.
-        let s = samples[5]
-        #expect(s.ssim.count == StrengthTuner.ssimGrid.count && fit.ssimTuned != nil)
+        #expect(fit.ssimTuned != nil)
+        // The SSIM table is the SSIM of the blend at each grid α; the tissue shift is the network's.
+        let (rows, cols) = (64, 64)
+        let normal = gaussians(rows * cols, seed: 7).map { 40 + 20 * $0 }
+        let low = zip(normal, gaussians(rows * cols, seed: 8)).map { $0 + 30 * $1 }
+        let network = normal.map { $0 + 3 }
+        let s = StrengthTuner.sample(low: SliceImage(rows: rows, columns: cols, hu: low), network: network,
+                                     normal: SliceImage(rows: rows, columns: cols, hu: normal))
+        #expect(s.ssim.count == StrengthTuner.ssimGrid.count)
+        for k in [0, 3, 10, 15] {
+            let a = StrengthTuner.ssimGrid[k]
+            let blend = zip(low, network).map { $0 + a * ($1 - $0) }
+            let direct = Metrics.ssim(reference: normal, image: blend, rows: rows, columns: cols)
+            #expect(abs(s.ssim[k] - direct) < 1e-9, "α \(a): table \(s.ssim[k]) vs \(direct)")
+        }
+        #expect(s.tissuePixels > 0)
+        #expect(abs(s.tissueShiftSum / Double(max(s.tissuePixels, 1)) - 3) < 1e-3)
     }
 
     /// Sharp-kernel slices: the normal dose keeps its own noise (σ own 40 HU) and the low dose adds
