@@ -17,7 +17,7 @@ struct LDCT: ParsableCommand {
             2 nothing usable found (no CT slice); 64 bad command line; 70 internal error.
             """,
         version: version,
-        subcommands: [Inspect.self, Restore.self, Plan.self, Status.self, Report.self, Simulate.self, Phantom.self, Train.self, Tune.self, Run.self, NodeCommand.self, Bench.self]
+        subcommands: [Inspect.self, Restore.self, Plan.self, Status.self, Report.self, Simulate.self, Phantom.self, Train.self, Tune.self, Merge.self, Run.self, NodeCommand.self, Bench.self]
     )
 }
 
