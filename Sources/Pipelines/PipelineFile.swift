@@ -132,7 +132,14 @@ public struct Pipeline: Sendable, Equatable {
             "output": Key(kind: .path, flag: "--output", required: true, role: .output),
             "knots": Key(kind: .int, flag: "--knots"), "max_strength": Key(kind: .double, flag: "--max-strength"),
             "threads": Key(kind: .int, flag: "--threads"), "pair_by": Key(kind: .string, flag: "--pair-by"),
-            "conv": Key(kind: .string, flag: "--conv"),
+            "conv": Key(kind: .string, flag: "--conv"), "ssim_weight": Key(kind: .double, flag: "--ssim-weight"),
+            "monotone": Key(kind: .bool, flag: "--monotone"), "correct_hu": Key(kind: .bool, flag: "--correct-hu"),
+        ],
+        "merge": [
+            "base": Key(kind: .path, flag: "--base", role: .input),
+            "tuned": Key(kind: .path, flag: "--tuned", required: true, role: .input),
+            "weight": Key(kind: .double, flag: "--weight", required: true),
+            "output": Key(kind: .path, flag: "--output", required: true, role: .output),
         ],
         "report": [
             "low": Key(kind: .paths, flag: "--low", required: true, role: .input),

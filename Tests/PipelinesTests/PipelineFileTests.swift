@@ -33,6 +33,53 @@ struct PipelineFileTests {
         #expect(train.contains("0.25,0.1") && !train.contains("--identity-start"))
     }
 
+    @Test("train → merge → tune: the fine-tuned weights feed the merge, the merge feeds the tune; flags as the subcommands spell them")
+    func mergeAndTune() throws {
+        let file = try write("""
+            vars: {o: out}
+            stages:
+              - train: {normal: [in], low: [in], output: '${o}/run', steps: 3, init_weights: in/v1.safetensors}
+              - merge: {base: in/v1.safetensors, tuned: '${o}/run/model.safetensors', weight: 0.5, output: '${o}/merged.safetensors'}
+              - tune: {model: '${o}/merged.safetensors', low: [in], normal: [in], output: '${o}/tuned.safetensors', correct_hu: true, ssim_weight: 50, monotone: false}
+            """)
+        try Data().write(to: URL(fileURLWithPath: (file as NSString).deletingLastPathComponent + "/in/v1.safetensors"))
+        let dir = (file as NSString).deletingLastPathComponent
+        let p = try Pipeline.load(file)
+        let merge = p.stages[1].arguments
+        #expect(merge == ["merge", "--base", dir + "/in/v1.safetensors", "--tuned", dir + "/out/run/model.safetensors",
+                          "--weight", "0.5", "--output", dir + "/out/merged.safetensors"], "\(merge)")
+        let tune = p.stages[2].arguments
+        #expect(tune.contains("--correct-hu") && !tune.contains("--monotone"))
+        if let i = tune.firstIndex(of: "--ssim-weight") { #expect(tune[i + 1] == "50") } else { Issue.record("no --ssim-weight: \(tune)") }
+        if let i = tune.firstIndex(of: "--model") { #expect(tune[i + 1] == dir + "/out/merged.safetensors") } else { Issue.record("no --model: \(tune)") }
+        // The merge cannot run without the fine-tuned model.
+        let broken = try write("stages:\n  - merge: {tuned: nowhere.safetensors, weight: 0.5, output: m.safetensors}\n")
+        #expect(throws: PipelineError.self) { try Pipeline.load(broken) }
+        let noWeight = try write("stages:\n  - merge: {tuned: in, output: m.safetensors}\n")
+        do { _ = try Pipeline.load(noWeight); Issue.record("merge without weight accepted") } catch let e as PipelineError {
+            #expect(e.description.contains("needs 'weight'"), "\(e)")
+        }
+    }
+
+    @Test("Pipelines/train-real.yaml (default model v2's recipe) is valid: fine-tune from v1, merge with v1 at 0.5, tune with the HU correction on the validation pairs")
+    func trainRealRecipe() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let p = try Pipeline.load(root + "/Pipelines/train-real.yaml", checkInputs: false)
+        let names = p.stages.map(\.name)
+        #expect(names.suffix(3) == ["train", "merge", "tune"], "\(names)")
+        #expect(names.filter { $0 == "simulate" }.count == 38, "30 training + 8 validation simulations")
+        guard names.count >= 3 else { return }
+        let train = p.stages[names.count - 3].arguments, merge = p.stages[names.count - 2].arguments, tune = p.stages[names.count - 1].arguments
+        func value(_ args: [String], _ flag: String) -> String? { args.firstIndex(of: flag).map { args[$0 + 1] } }
+        #expect(value(train, "--init-weights") == value(merge, "--base"), "the merge's base is the model training started from")
+        #expect(value(train, "--init-weights")?.hasSuffix("redcnn-default.safetensors") == false, "v2 starts from v1, not from whatever Models/ holds")
+        #expect(value(merge, "--weight") == "0.5")
+        #expect(value(merge, "--tuned")?.hasSuffix("run-v2/model.safetensors") == true)
+        #expect(value(tune, "--model") == value(merge, "--output"))
+        #expect(tune.contains("--correct-hu"))
+        #expect(tune.filter { $0.contains("/val-low/") }.count == 8, "tuned on the eight validation series, not on training pairs")
+    }
+
     @Test("every error names the file and line", arguments: [
         ("stages:\n  - restore: {inputs: [in], output: o, modle: x}\n", "did you mean 'model'", 2),
         ("stages:\n  - restor: {inputs: [in], output: o}\n", "unknown stage 'restor'", 2),
