@@ -64,6 +64,12 @@ public struct RestoreManifest: Codable, Sendable, Equatable {
         /// The shard that wrote it ("K/N") and the plan's fingerprint, for sharded runs.
         public var shard: String? = nil
         public var plan: String? = nil
+        /// Under a strength other than 1: the strength α each file got, aligned with `files` (under
+        /// `auto` it varies from slice to slice), and the noise the network removed from it (HU; nil
+        /// where it was not measured: fixed strengths, or too little soft tissue). Nil at strength 1
+        /// and in state written before these existed.
+        public var sliceStrengths: [Float]? = nil
+        public var removedNoise: [Float?]? = nil
 
         /// Complete with this model, strength and slice count, and every file still there.
         public func isComplete(fingerprint: String, strength: String, slices: Int, root: String) -> Bool {
@@ -214,6 +220,7 @@ public final class StudyRestorer {
             }
             let seriesStart = Date()
             var files: [String] = []
+            var noise: [Float?] = []
             do {
                 let session = try SeriesWriter(options: writerOptions).begin(source: series, directory: folder)
                 outcome.outputSeriesUID = session.seriesInstanceUID
@@ -237,6 +244,7 @@ public final class StudyRestorer {
                             }
                             let path = try session.write(index: index + j, image: restored, overrides: overrides)
                             outcome.alphas.append(detail.alpha)
+                            noise.append(detail.removedNoise.map { ($0 * 10).rounded() / 10 })
                             files.append((path as NSString).lastPathComponent)
                             outcome.slicesWritten += 1
                             done += 1
@@ -262,7 +270,9 @@ public final class StudyRestorer {
                 folder: (folder as NSString).lastPathComponent, modelFingerprint: fingerprint,
                 strength: strength.isIdentity ? nil : strength.description, slices: series.slices.count, files: files,
                 state: complete ? "complete" : "failed", errors: outcome.errors, finished: ISO8601DateFormatter().string(from: Date()),
-                shard: shard?.0.description, plan: shard?.1)
+                shard: shard?.0.description, plan: shard?.1,
+                sliceStrengths: strength.isIdentity ? nil : outcome.alphas.map { ($0 * 1000).rounded() / 1000 },
+                removedNoise: strength.isIdentity ? nil : noise)
             do { try store.save(entry) } catch { outcome.errors.append("state not written: \(error)") }
             if keepManifest {
                 manifest.record(entry)

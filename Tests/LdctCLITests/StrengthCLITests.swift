@@ -64,6 +64,15 @@ struct StrengthCLITests {
         }
         let manifest = RestoreManifest.load(root: out)
         #expect(manifest.series.first?.strength == "auto(\(curve))")
+        // The manifest lists each file's α (as its Image Comments say) and removed noise, in file order.
+        let entry = try #require(manifest.series.first)
+        let strengths = try #require(entry.sliceStrengths, "no per-slice strengths in the manifest")
+        #expect(strengths.count == entry.files.count && entry.removedNoise?.count == entry.files.count)
+        for (file, alpha) in zip(entry.files, strengths) {
+            let comment = try DICOMFile(path: out + "/" + entry.folder + "/" + file).dataset.string(.imageComments) ?? ""
+            let said = comment.components(separatedBy: "at strength ").dropFirst().first.flatMap { Double($0.prefix(4)) }
+            #expect(said.map { abs($0 - Double(alpha)) <= 0.006 } == true, "\(file): \(comment) vs \(alpha)")
+        }
 
         // Another strength is another derived series: redone (not skipped), new UIDs.
         let again = try ldct("restore", low[1], "-o", out, "--model", tuned)
@@ -74,6 +83,7 @@ struct StrengthCLITests {
         #expect(plainSeries.seriesInstanceUID != series.seriesInstanceUID)
         #expect(plainSeries.seriesDescription?.hasSuffix("[RED-CNN]") == true)
         #expect(RestoreManifest.load(root: out).series.first?.strength == nil)
+        #expect(RestoreManifest.load(root: out).series.first?.sliceStrengths == nil, "strength 1: no per-slice list")
         // Strength 1 with a model that has no curve gives the UIDs restores always gave.
         let old = dir + "/old"
         #expect(try ldct("restore", low[1], "-o", old, "--model", base).code == 0)
