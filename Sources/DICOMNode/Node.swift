@@ -31,14 +31,14 @@ public enum DICOMClient {
                                s.baseAddress, Int32(timeout), &err, err.count)
             }
         }
-        if rc != 0 { throw NodeError.send(destination: destination.description, reason: String(cString: err)) }
+        if rc != 0 { throw NodeError.send(destination: destination.description, reason: cText(err)) }
         return statuses
     }
 
     public static func echo(_ destination: Destination, callingAE: String, timeout: Int = 10) -> String? {
         var err = [CChar](repeating: 0, count: 512)
         let rc = ldct_scu_echo(callingAE, destination.ae, destination.host, destination.port, Int32(timeout), &err, err.count)
-        return rc == 0 ? nil : String(cString: err)
+        return rc == 0 ? nil : cText(err)
     }
 
     /// Success or warning (Bxxx) statuses: the peer has the instance.
@@ -93,7 +93,7 @@ public final class Node: @unchecked Sendable {
                                                 })
                         var err = [CChar](repeating: 0, count: 512)
                         started.signal()
-                        return ldct_scp_run(&c, &err, err.count) == 0 ? 0 : { failure.set(String(cString: err)); return -1 }()
+                        return ldct_scp_run(&c, &err, err.count) == 0 ? 0 : { failure.set(cText(err)); return -1 }()
                     }
                 }
             }
@@ -270,4 +270,9 @@ final class LockedBox<T>: @unchecked Sendable {
     init(_ value: T) { self.value = value }
     func get() -> T { lock.lock(); defer { lock.unlock() }; return value }
     func set(_ v: T) { lock.lock(); value = v; lock.unlock() }
+}
+
+/// The text of a NUL-terminated C buffer the C side filled (an error message), up to its first NUL.
+func cText(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

@@ -23,7 +23,7 @@ final class Orthanc: @unchecked Sendable {
         try config.write(toFile: folder + "/config.json", atomically: true, encoding: .utf8)
         process.executableURL = URL(fileURLWithPath: "/usr/sbin/Orthanc")
         process.arguments = [folder + "/config.json"]
-        FileManager.default.createFile(atPath: folder + "/orthanc.log", contents: nil)
+        _ = FileManager.default.createFile(atPath: folder + "/orthanc.log", contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: folder + "/orthanc.log"))
         process.standardOutput = log
         process.standardError = log
@@ -96,7 +96,7 @@ final class NodeProcess {
 
     init(_ arguments: [String], log: String) throws {
         self.log = log
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.executableURL = URL(fileURLWithPath: try ldctBinary())
         process.arguments = ["node"] + arguments
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
