@@ -166,7 +166,7 @@ struct NodeCLITests {
         })
         let tags = try #require(try orthanc.get("/instances/\(id)/tags?simplify") as? [String: Any])
         #expect(tags["Modality"] as? String == "CT" && (tags["ImageType"] as? String)?.hasPrefix("DERIVED") == true)
-        #expect(try waitFor(10) { node.text.contains("sent 4 instance(s) to ORTHANC@127.0.0.1:24812") })
+        #expect(waitFor(10) { node.text.contains("sent 4 instance(s) to ORTHANC@127.0.0.1:24812") })
         let status = try ldct("node", "--status", "--spool", work + "/spool")
         #expect(status.code == 0 && status.out.contains("sent") && status.out.contains("4/4 done"), "\(status.out)")
         #expect(!node.text.contains("PN") && !node.text.lowercased().contains("patient"), "no patient data in the log")
@@ -192,7 +192,7 @@ struct NodeCLITests {
         let second = try NodeProcess(args, log: work + "/node2.log")
         defer { second.kill9() }
         #expect(try waitFor(90) { try exactlyOneRestoredPerSource(orthanc, sources: sources) }, "\(second.text)")
-        #expect(try waitFor(10) { second.text.contains("sent 8 instance(s)") })
+        #expect(waitFor(10) { second.text.contains("sent 8 instance(s)") })
         #expect(try orthanc.instances().count == 16, "8 sources + 8 restored, nothing doubled")
     }
 
@@ -209,7 +209,7 @@ struct NodeCLITests {
         let (series, sources) = try seed(a, slices: 3, size: 64, seed: 7, in: work)
         #expect(try a.store([series], to: "ldct"))
         #expect(try waitFor(60) { try exactlyOneRestoredPerSource(a, sources: sources) }, "\(node.text)")
-        #expect(try waitFor(20) { node.text.contains("sending to ORTHANC@127.0.0.1:24835 failed (attempt 2") }, "\(node.text)")
+        #expect(waitFor(20) { node.text.contains("sending to ORTHANC@127.0.0.1:24835 failed (attempt 2") }, "\(node.text)")
         let b = try Orthanc(http: 24_834, dicom: 24_835, modalities: [:])
         defer { b.stop() }
         #expect(try waitFor(30) { (try b.instances()).filter { $0.source != nil }.count == 3 }, "\(node.text)")
@@ -239,7 +239,7 @@ struct NodeCLITests {
                                       "--spool", work + "/strict", "--allow", "SCANNER1,SCANNER2"], log: work + "/strict.log")
         defer { strict.kill9() }
         #expect(try !orthanc.store([s1], to: "strict"))
-        #expect(try waitFor(5) { strict.text.contains("refused association from calling AE 'ORTHANC'") }, "\(strict.text)")
+        #expect(waitFor(5) { strict.text.contains("refused association from calling AE 'ORTHANC'") }, "\(strict.text)")
         #expect((try? FileManager.default.contentsOfDirectory(atPath: work + "/strict/incoming"))?.isEmpty ?? true)
 
         // A non-CT instance (MR): refused by default (status 0122), accepted and dropped with --non-ct ignore.
@@ -255,9 +255,9 @@ struct NodeCLITests {
         let upload = try orthanc.curl(["-X", "POST", "http://127.0.0.1:24841/instances", "--data-binary", "@" + mr])
         let mrID = try #require((try JSONSerialization.jsonObject(with: upload.body) as? [String: Any])?["ID"] as? String)
         #expect(try !orthanc.store([mrID], to: "ldct"), "refused by default")
-        #expect(try waitFor(5) { node.text.contains("refused a non-CT instance") })
+        #expect(waitFor(5) { node.text.contains("refused a non-CT instance") })
         #expect(try orthanc.store([mrID], to: "lenient"), "accepted when configured to ignore")
-        #expect(try waitFor(5) { lenient.text.contains("accepted and ignored a non-CT instance") })
+        #expect(waitFor(5) { lenient.text.contains("accepted and ignored a non-CT instance") })
         #expect((try? FileManager.default.contentsOfDirectory(atPath: work + "/lenient/incoming"))?.isEmpty ?? true)
     }
 
@@ -269,7 +269,7 @@ struct NodeCLITests {
         defer { orthanc.stop() }
         // 2 MiB already in the spool, limit 1 MiB.
         try FileManager.default.createDirectory(atPath: work + "/spool/incoming/1.2.3", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: work + "/spool/incoming/1.2.3/junk.bin", contents: Data(count: 2 << 20))
+        _ = FileManager.default.createFile(atPath: work + "/spool/incoming/1.2.3/junk.bin", contents: Data(count: 2 << 20))
         try """
             node:
               ae: LDCT
@@ -285,7 +285,7 @@ struct NodeCLITests {
         #expect(node.text.contains("forwarding to ORTHANC@127.0.0.1:24852"), "\(node.text)")
         let (series, _) = try seed(orthanc, slices: 2, size: 64, seed: 13, in: work)
         #expect(try !orthanc.store([series], to: "full"))
-        #expect(try waitFor(5) { node.text.contains("spool is full") }, "\(node.text)")
+        #expect(waitFor(5) { node.text.contains("spool is full") }, "\(node.text)")
         let bad = try ldct("node", "--ae", "LDCT", "--port", "24854", "--spool", work + "/s2", "--model", smallModel)
         #expect(bad.code == 64 && bad.err.contains("no destination"))
     }
