@@ -192,7 +192,8 @@ public enum HeaderReader {
                 windowCenter: voi?.double(.windowCenter) ?? ds.double(.windowCenter),
                 windowWidth: voi?.double(.windowWidth) ?? ds.double(.windowWidth),
                 dose: dose, transferSyntaxUID: file.transferSyntaxUID, sourceReference: sourceReference,
-                frameOfReferenceUID: header.frameOfReferenceUID, studyInstanceUID: header.studyInstanceUID))
+                frameOfReferenceUID: header.frameOfReferenceUID, studyInstanceUID: header.studyInstanceUID,
+                restoration: RestorationComment.parse(ds.string(.imageComments))))
         }
         return .ct(slices: slices, header: header)
     }

@@ -69,6 +69,9 @@ public struct SliceInfo: Sendable, Equatable {
     public var sourceReference: String? = nil
     public var frameOfReferenceUID: String? = nil
     public var studyInstanceUID: String? = nil
+    /// What LowDoseCT's Image Comments say about how this slice was restored (strength, removed
+    /// noise); nil for originals and for comments of any other origin.
+    public var restoration: RestorationComment? = nil
 
     /// Key matching `sourceReference` of slices derived from this one.
     public var referenceKey: String { frame.map { "\(sopInstanceUID)#\($0)" } ?? sopInstanceUID }

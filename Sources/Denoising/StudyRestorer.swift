@@ -141,7 +141,7 @@ public final class StudyRestorer {
             seriesDescription: "{source} [RED-CNN" + (strength.isIdentity ? "" : " " + strength.shortLabel) + "]",
             derivationDescription: "Noise reduced with RED-CNN (LowDoseCT, model \(modelLabel), fingerprint \(fingerprint)\(strengthText))",
             transferSyntax: transferSyntax,
-            imageComments: "Denoised by LowDoseCT RED-CNN; not the original acquisition")
+            imageComments: RestorationComment(strength: 1).text)
     }
 
     /// Folder for a series' output: series number, description and a short hash of its UID
@@ -239,8 +239,8 @@ public final class StudyRestorer {
                             var overrides: [Tag: String] = [:]
                             if !strength.isIdentity {
                                 // Per slice: the α it got (auto varies from slice to slice).
-                                overrides[.imageComments] = String(format: "Denoised by LowDoseCT RED-CNN at strength %.2f%@; not the original acquisition",
-                                                                   Double(detail.alpha), detail.removedNoise.map { String(format: " (removed noise %.1f HU)", Double($0)) } ?? "")
+                                overrides[.imageComments] = RestorationComment(strength: Double(detail.alpha),
+                                                                               removedNoise: detail.removedNoise.map(Double.init)).text
                             }
                             let path = try session.write(index: index + j, image: restored, overrides: overrides)
                             outcome.alphas.append(detail.alpha)

@@ -55,6 +55,11 @@ public struct SliceReport: Codable, Sendable, Equatable {
     /// along z under tube-current modulation).
     public var tubeCurrentLowMA: Double? = nil
     public var tubeCurrentNormalMA: Double? = nil
+    /// Strength α the restore gave this slice and the noise (HU) its network removed, from the
+    /// restored file's Image Comments (`auto` varies α from slice to slice); nil when the restored
+    /// file was not written by LowDoseCT.
+    public var strength: Double? = nil
+    public var removedNoise: Double? = nil
 }
 
 /// Dose and technique of one series, as its headers state them.
@@ -89,6 +94,8 @@ public struct SeriesReport: Codable, Sendable, Equatable {
     /// What was done to the restored series: its Derivation Description (model, fingerprint,
     /// strength), as the restore wrote it; nil when it has none.
     public var restoration: String? = nil
+    /// [min, max] of the per-slice strengths when the slices carry them (see SliceReport.strength).
+    public var strengthRange: [Double]? = nil
     public var convolutionKernel: String?
     public var sliceThickness: Double?
     public var pixelSpacing: [Double]?

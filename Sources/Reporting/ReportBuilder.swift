@@ -126,6 +126,8 @@ public struct ReportBuilder {
                 r.position = slice.normalPosition
                 r.tubeCurrentLowMA = slice.dose.tubeCurrentMA
                 r.tubeCurrentNormalMA = normalPartner?.slice.dose.tubeCurrentMA
+                r.strength = partner.slice.restoration?.strength
+                r.removedNoise = partner.slice.restoration?.removedNoise
                 if let a = r.noiseLow, let b = r.noiseNormal { swap.record(lowNoise: a, normalNoise: b) }
                 if let np = normalPartner { doseTags.append((slice.dose, np.slice.dose)) }
                 rows.append(r)
@@ -231,6 +233,7 @@ public struct ReportBuilder {
             lowSeriesUID: series.seriesInstanceUID, restoredSeriesUID: restored?.seriesInstanceUID,
             normalSeriesUID: normal?.seriesInstanceUID, description: series.seriesDescription ?? "",
             restoration: restoration.flatMap { $0.isEmpty ? nil : $0 },
+            strengthRange: rows.compactMap(\.strength).min().flatMap { lo in rows.compactMap(\.strength).max().map { [lo, $0] } },
             convolutionKernel: series.convolutionKernel, sliceThickness: series.sliceThickness, pixelSpacing: series.pixelSpacing,
             rows: series.rows, columns: series.columns, slices: rows.count,
             slicesWithNormal: rows.filter { $0.normalSOPInstanceUID != nil }.count,

@@ -32,7 +32,7 @@ public enum ReportWriter {
         "psnrLow", "psnrRestored", "ssimLow", "ssimRestored", "rmseLow", "rmseRestored",
         "noiseLow", "noiseRestored", "noiseNormal", "huShiftRestoredVsLow", "huBiasLow", "huBiasRestored",
         "cnrLow", "cnrRestored", "cnrNormal",
-    ] + TissueClass.allCases.flatMap { ["diceLow_\($0.name)", "diceRestored_\($0.name)"] }
+    ] + TissueClass.allCases.flatMap { ["diceLow_\($0.name)", "diceRestored_\($0.name)"] } + ["strength", "removedNoise"]
 
     public static func csv(_ report: DoseReport) -> String {
         func f(_ v: Double?) -> String { v.map { String(format: "%.6g", $0) } ?? "" }
@@ -44,6 +44,7 @@ public enum ReportWriter {
                          f(s.noiseLow), f(s.noiseRestored), f(s.noiseNormal), f(s.huShiftRestoredVsLow), f(s.huBiasLow),
                          f(s.huBiasRestored), f(s.cnrLow), f(s.cnrRestored), f(s.cnrNormal)]
             for t in TissueClass.allCases { cells += [f(s.diceLow?[t.name]), f(s.diceRestored?[t.name])] }
+            cells += [f(s.strength), f(s.removedNoise)]
             out += cells.joined(separator: ",") + "\n"
         }
         return out
@@ -116,6 +117,11 @@ public enum ReportWriter {
                      "\(s.columns)×\(s.rows)", "\(s.slices) slice(s) compared", s.slicesWithNormal > 0 ? "\(s.slicesWithNormal) with normal dose" : "no normal dose"]
         h += "<p class=\"sub\">\(facts.compactMap { $0 }.joined(separator: " · "))</p>"
         if let r = s.restoration { h += "<p class=\"sub\">Restored: \(esc(r))</p>" }
+        if let r = s.strengthRange, r.count == 2, r[0] != r[1] || r[0] != 1 {
+            // `auto` gives each slice its own α: say how far it ranged (per slice in the table and chart).
+            h += "<p class=\"sub\">" + (r[0] == r[1] ? String(format: "Strength %.2f on every slice", r[0])
+                : String(format: "Strength per slice %.2f–%.2f (from the noise the network removed; per slice below)", r[0], r[1])) + "</p>"
+        }
         h += "<div class=\"cards\">"
         // Noise.
         if let a = s.noiseLow, let b = s.noiseRestored, a > 0 {
@@ -246,6 +252,9 @@ public enum ReportWriter {
             if let spec { nps.append(LineChart.Series(name: name, color: color, points: zip(spec.frequencies, spec.power).map { (x: $0, y: $1) }, dashed: dashed)) }
         }
         if !nps.isEmpty { h += LineChart(title: "Noise power spectrum (radial)", xLabel: "spatial frequency (mm⁻¹)", yLabel: "HU²·mm²", series: nps).svg() }
+        if let r = s.strengthRange, r.count == 2, r[0] != r[1], let alpha = line("strength α", "#1f6fb2", \.strength) {
+            h += LineChart(title: "Restoration strength per slice", xLabel: "slice", yLabel: "α", series: [alpha]).svg()
+        }
         if s.tubeCurrentRangeLow != nil || s.tubeCurrentRangeNormal != nil {
             let mA = [line("low dose", "#c0392b", \.tubeCurrentLowMA), line("normal dose", "#555", \.tubeCurrentNormalMA, dashed: true)].compactMap { $0 }
             if !mA.isEmpty { h += LineChart(title: "Tube current per slice (as the headers state it)", xLabel: "slice", yLabel: "mA", series: mA).svg() }
@@ -261,9 +270,9 @@ public enum ReportWriter {
     }
 
     static func sliceTable(_ report: DoseReport) -> String {
-        var h = "<h2>Per slice</h2><details><summary>\(report.slices.count) slice(s)</summary><table><tr><th>series</th><th>position (mm)</th><th>PSNR low</th><th>PSNR restored</th><th>SSIM low</th><th>SSIM restored</th><th>σ low</th><th>σ restored</th><th>HU shift</th></tr>"
+        var h = "<h2>Per slice</h2><details><summary>\(report.slices.count) slice(s)</summary><table><tr><th>series</th><th>position (mm)</th><th>PSNR low</th><th>PSNR restored</th><th>SSIM low</th><th>SSIM restored</th><th>σ low</th><th>σ restored</th><th>HU shift</th><th>strength</th></tr>"
         for s in report.slices {
-            h += "<tr><td>\(s.seriesIndex + 1)</td><td>\(n(s.position, "%.1f"))</td><td>\(n(s.psnrLow, "%.2f"))</td><td>\(n(s.psnrRestored, "%.2f"))</td><td>\(n(s.ssimLow, "%.4f"))</td><td>\(n(s.ssimRestored, "%.4f"))</td><td>\(n(s.noiseLow))</td><td>\(n(s.noiseRestored))</td><td>\(n(s.huShiftRestoredVsLow, "%+.2f"))</td></tr>"
+            h += "<tr><td>\(s.seriesIndex + 1)</td><td>\(n(s.position, "%.1f"))</td><td>\(n(s.psnrLow, "%.2f"))</td><td>\(n(s.psnrRestored, "%.2f"))</td><td>\(n(s.ssimLow, "%.4f"))</td><td>\(n(s.ssimRestored, "%.4f"))</td><td>\(n(s.noiseLow))</td><td>\(n(s.noiseRestored))</td><td>\(n(s.huShiftRestoredVsLow, "%+.2f"))</td><td>\(n(s.strength, "%.2f"))</td></tr>"
         }
         return h + "</table></details>"
     }

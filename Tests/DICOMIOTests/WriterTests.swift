@@ -33,6 +33,29 @@ struct WriterTests {
         #expect(!back.isMultiFrameOutput)
     }
 
+    @Test("LowDoseCT's restoration comment is read back per slice (strength, removed noise); any other comment reads as none")
+    func restorationComment() throws {
+        #expect(RestorationComment(strength: 1).text == "Denoised by LowDoseCT RED-CNN; not the original acquisition")
+        #expect(RestorationComment(strength: 0.625, removedNoise: 11.94).text
+                == "Denoised by LowDoseCT RED-CNN at strength 0.62 (removed noise 11.9 HU); not the original acquisition")
+        #expect(RestorationComment.parse(RestorationComment(strength: 0.5).text) == RestorationComment(strength: 0.5))
+        #expect(RestorationComment.parse("Denoised by LowDoseCT RED-CNN at strength 1.00 (removed noise 96.8 HU); not the original acquisition")
+                == RestorationComment(strength: 1, removedNoise: 96.8))
+        for foreign in ["Patient moved", "Denoised by LowDoseCT RED-CNN at strength high", "", "denoised by lowdosect red-cnn"] {
+            #expect(RestorationComment.parse(foreign) == nil, "\(foreign)")
+        }
+        // Through a written file and the header reader.
+        let source = try loadOnly(fixture("valid/u12"))
+        for (comment, expected) in [(RestorationComment(strength: 0.82, removedNoise: 31.4).text, RestorationComment(strength: 0.82, removedNoise: 31.4)),
+                                    ("Reviewed by Dr X", nil)] {
+            var options = Self.fixed
+            options.imageComments = comment
+            let (_, back, out) = try roundTrip(source, options: options)
+            defer { try? FileManager.default.removeItem(atPath: out) }
+            #expect(!back.info.slices.isEmpty && back.info.slices.allSatisfy { $0.restoration == expected })
+        }
+    }
+
     @Test("every output file references its source instance (and frame) and is marked derived")
     func derivation() throws {
         let source = try loadOnly(fixture("valid/enhanced"))

@@ -74,6 +74,29 @@ struct StrengthCLITests {
             #expect(said.map { abs($0 - Double(alpha)) <= 0.006 } == true, "\(file): \(comment) vs \(alpha)")
         }
 
+        // The report carries each slice's α and removed noise (from the restored files' Image
+        // Comments) into report.json, slices.csv and the page, and the series' range.
+        let rep = dir + "/rep"
+        let made = try ldct("report", "--low", low[1], "--restored", out, "--normal", normal, "-o", rep)
+        #expect(made.code == 0, "\(made.err)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: rep + "/report.json"))) as? [String: Any])
+        let rows = try #require(json["slices"] as? [[String: Any]])
+        let byUID = Dictionary(uniqueKeysWithValues: zip(entry.files, strengths).compactMap { file, alpha in
+            (try? DICOMFile(path: out + "/" + entry.folder + "/" + file).dataset.string(.sopInstanceUID)).flatMap { $0 }.map { ($0, Double(alpha)) } })
+        #expect(rows.count == entry.files.count)
+        for row in rows {
+            let alpha = try #require(byUID[row["restoredSOPInstanceUID"] as? String ?? ""])
+            let reported = try #require(row["strength"] as? Double, "no strength in \(row.keys.sorted())")
+            #expect(abs(reported - alpha) <= 0.006, "\(reported) vs \(alpha)")
+            #expect(row["removedNoise"] is Double)
+        }
+        let range = try #require((json["series"] as? [[String: Any]])?.first?["strengthRange"] as? [Double])
+        #expect(range.count == 2 && abs(range[0] - byUID.values.min()!) <= 0.006 && abs(range[1] - byUID.values.max()!) <= 0.006)
+        let csv = try String(contentsOfFile: rep + "/slices.csv", encoding: .utf8)
+        #expect(csv.hasPrefix("series,") && csv.components(separatedBy: "\n")[0].hasSuffix(",strength,removedNoise"))
+        let page = try String(contentsOfFile: rep + "/report.html", encoding: .utf8)
+        #expect(page.contains("<th>strength</th>") && (page.contains("Strength per slice") || page.contains("on every slice")))
+
         // Another strength is another derived series: redone (not skipped), new UIDs.
         let again = try ldct("restore", low[1], "-o", out, "--model", tuned)
         #expect(again.err.contains("done before"))
