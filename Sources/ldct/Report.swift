@@ -45,6 +45,9 @@ struct Report: ParsableCommand {
                 if let d = s.huShiftRestoredVsLow { line += String(format: ", HU shift %+.2f", d) }
                 if let a = s.psnrLow, let b = s.psnrRestored { line += String(format: ", PSNR %.2f → %.2f dB", a, b) }
                 if let a = s.ssimLow, let b = s.ssimRestored { line += String(format: ", SSIM %.4f → %.4f", a, b) }
+                if let r = s.strengthRange, r.count == 2, r[0] != 1 || r[1] != 1 {
+                    line += r[0] == r[1] ? String(format: ", strength %.2f", r[0]) : String(format: ", strength %.2f–%.2f per slice", r[0], r[1])
+                }
                 printError(line)
                 for note in s.doseNotes { printError("    dose: \(note)") }
             }

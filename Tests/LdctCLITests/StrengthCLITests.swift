@@ -79,6 +79,7 @@ struct StrengthCLITests {
         let rep = dir + "/rep"
         let made = try ldct("report", "--low", low[1], "--restored", out, "--normal", normal, "-o", rep)
         #expect(made.code == 0, "\(made.err)")
+        #expect(made.err.contains(" per slice") || made.err.contains(", strength "), "\(made.err)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: rep + "/report.json"))) as? [String: Any])
         let rows = try #require(json["slices"] as? [[String: Any]])
         let byUID = Dictionary(uniqueKeysWithValues: zip(entry.files, strengths).compactMap { file, alpha in
