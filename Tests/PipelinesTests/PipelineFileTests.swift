@@ -61,7 +61,7 @@ struct PipelineFileTests {
         }
     }
 
-    @Test("Pipelines/train-real.yaml (default model v2's recipe) is valid: fine-tune from v1, merge with v1 at 0.5, tune with the HU correction on the validation pairs")
+    @Test("Pipelines/train-real.yaml (default model v3's recipe) is valid: fine-tune from v1, merge with v1 at 0.8, tune with the HU correction and α ≤ 1 on the validation pairs")
     func trainRealRecipe() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         let p = try Pipeline.load(root + "/Pipelines/train-real.yaml", checkInputs: false)
@@ -73,10 +73,11 @@ struct PipelineFileTests {
         func value(_ args: [String], _ flag: String) -> String? { args.firstIndex(of: flag).map { args[$0 + 1] } }
         #expect(value(train, "--init-weights") == value(merge, "--base"), "the merge's base is the model training started from")
         #expect(value(train, "--init-weights")?.hasSuffix("redcnn-default.safetensors") == false, "v2 starts from v1, not from whatever Models/ holds")
-        #expect(value(merge, "--weight") == "0.5")
+        #expect(value(merge, "--weight") == "0.8")
         #expect(value(merge, "--tuned")?.hasSuffix("run-v2/model.safetensors") == true)
         #expect(value(tune, "--model") == value(merge, "--output"))
         #expect(tune.contains("--correct-hu"))
+        #expect(value(tune, "--max-strength") == "1", "the shipped curve never amplifies the network's correction")
         #expect(tune.filter { $0.contains("/val-low/") }.count == 8, "tuned on the eight validation series, not on training pairs")
     }
 
