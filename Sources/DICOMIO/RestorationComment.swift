@@ -22,10 +22,13 @@ public struct RestorationComment: Sendable, Equatable {
         self.removedNoise = removedNoise
     }
 
-    /// The comment text: strength 1 without a measurement gives the short form.
+    /// The comment of a restore at strength 1 (the network's output as it is), written series-wide.
+    public static let plainText = prefix + suffix
+
+    /// The per-slice comment, written whenever the strength is not the identity (`auto` included,
+    /// where a slice may get α 1).
     public var text: String {
-        if strength == 1 && removedNoise == nil { return Self.prefix + Self.suffix }
-        return Self.prefix + String(format: " at strength %.2f", strength)
+        Self.prefix + String(format: " at strength %.2f", strength)
             + (removedNoise.map { String(format: " (removed noise %.1f HU)", $0) } ?? "") + Self.suffix
     }
 

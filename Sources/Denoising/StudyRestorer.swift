@@ -141,7 +141,7 @@ public final class StudyRestorer {
             seriesDescription: "{source} [RED-CNN" + (strength.isIdentity ? "" : " " + strength.shortLabel) + "]",
             derivationDescription: "Noise reduced with RED-CNN (LowDoseCT, model \(modelLabel), fingerprint \(fingerprint)\(strengthText))",
             transferSyntax: transferSyntax,
-            imageComments: RestorationComment(strength: 1).text)
+            imageComments: RestorationComment.plainText)
     }
 
     /// Folder for a series' output: series number, description and a short hash of its UID

@@ -35,7 +35,9 @@ struct WriterTests {
 
     @Test("LowDoseCT's restoration comment is read back per slice (strength, removed noise); any other comment reads as none")
     func restorationComment() throws {
-        #expect(RestorationComment(strength: 1).text == "Denoised by LowDoseCT RED-CNN; not the original acquisition")
+        #expect(RestorationComment.plainText == "Denoised by LowDoseCT RED-CNN; not the original acquisition")
+        #expect(RestorationComment.parse(RestorationComment.plainText) == RestorationComment(strength: 1))
+        #expect(RestorationComment(strength: 1).text == "Denoised by LowDoseCT RED-CNN at strength 1.00; not the original acquisition")
         #expect(RestorationComment(strength: 0.625, removedNoise: 11.94).text
                 == "Denoised by LowDoseCT RED-CNN at strength 0.62 (removed noise 11.9 HU); not the original acquisition")
         #expect(RestorationComment.parse(RestorationComment(strength: 0.5).text) == RestorationComment(strength: 0.5))
