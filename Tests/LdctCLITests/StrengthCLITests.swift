@@ -70,7 +70,7 @@ struct StrengthCLITests {
         #expect(strengths.count == entry.files.count && entry.removedNoise?.count == entry.files.count)
         for (file, alpha) in zip(entry.files, strengths) {
             let comment = try DICOMFile(path: out + "/" + entry.folder + "/" + file).dataset.string(.imageComments) ?? ""
-            let said = comment.components(separatedBy: "at strength ").dropFirst().first.flatMap { Double($0.prefix(4)) }
+            let said = RestorationComment.parse(comment)?.strength
             #expect(said.map { abs($0 - Double(alpha)) <= 0.006 } == true, "\(file): \(comment) vs \(alpha)")
         }
 
