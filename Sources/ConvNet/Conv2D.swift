@@ -9,6 +9,10 @@ public final class Workspace {
     public let maxColumnFloats: Int
     /// im2col, Winograd, or auto (Winograd where it measured faster).
     public var algorithm: ConvolutionAlgorithm
+    /// Tiles per Winograd band (the N of each transformed-domain sgemm). The band split fixes the
+    /// order in which weight gradients are summed, so a training run keeps it constant (resume
+    /// stays bit-identical); `ldct bench --tiles` changes it for measurement only.
+    public var winogradTargetTiles = Winograd.defaultTargetTiles
     private var buffers: [UnsafeMutablePointer<Float>] = []
     private var capacity = 0
     let filterCache = WinogradFilterCache()

@@ -146,8 +146,10 @@ public enum Winograd {
     /// `auto` uses Winograd only when both channel counts reach this (RED-CNN: every layer but
     /// conv1, Cin = 1, and tconv5, Cout = 1, where the transforms cost more than they save).
     public static let minimumChannels = 8
-    /// Tiles per band (rounded to whole tile rows): the N of each of the α² sgemms.
-    nonisolated(unsafe) public static var targetTiles = 256
+    /// Default tiles per band (rounded to whole tile rows): the N of each of the α² sgemms. A
+    /// workspace carries its own value (`Workspace.winogradTargetTiles`), so that changing it for
+    /// one model (a benchmark, a test) cannot change how another sums its weight gradients.
+    public static let defaultTargetTiles = 256
 
     /// The build of the C transform kernels this CPU runs: "avx2+fma" or "portable".
     public static var kernelBuild: String { String(cString: ldct_winograd_isa()) }
@@ -204,7 +206,7 @@ final class WinogradFilterCache {
 ///
 /// Shapes: x [N, Cin, H, W]; weights [Cout, Cin, k, k]; y [N, Cout, Hout, Wout], Hout = H + 2p − k + 1.
 /// The output is cut into m×m tiles (the last row/column of tiles may stick out and is clipped);
-/// tile rows of all images form one sequence cut into bands of about `Winograd.targetTiles` tiles,
+/// tile rows of all images form one sequence cut into bands of about `workspace.winogradTargetTiles` tiles,
 /// spread over the workers. Per band, in the worker's workspace buffer:
 /// 1. the α input rows of each tile row are copied with their zero padding into P [Cin, α, Wp];
 ///    each tile's α×α patch d gives V[(η,ξ)][c][t] = (Bᵀ d B)[η][ξ] (SIMD8 rows, separable);
@@ -224,12 +226,12 @@ func winogradConvolution(_ x: Tensor, geometry gm: ConvGeometry, outChannels cou
     var y = output?.take() ?? Tensor(uninitialized: [x.n, cout, hout, wout])
     precondition(y.shape == [x.n, cout, hout, wout], "in-place output \(y.shape) does not match")
     if let r = epilogue.residual { precondition(r.shape == y.shape, "residual \(r.shape) does not match output \(y.shape)") }
-    // Band size: whole tile rows, about targetTiles tiles, within the per-worker budget.
+    // Band size: whole tile rows, about the workspace's target tiles, within the per-worker budget.
     let scratchFloats = ldct_winograd_scratch_floats()
     let perRow = cin * a * wp + m * rowW + aa * (cin + cout) * tilesW + 4 * tilesW  // + two Int offsets per tile
     let perWorker = max(workspace.maxColumnFloats / Parallelism.workers, scratchFloats + perRow)
     let budgetRows = max(1, (perWorker - scratchFloats) / perRow)
-    let targetRows = max(1, (Winograd.targetTiles + tilesW / 2) / tilesW)
+    let targetRows = max(1, (workspace.winogradTargetTiles + tilesW / 2) / tilesW)
     let totalRows = x.n * tilesH
     let bandRows = min(totalRows, budgetRows, targetRows)
     let bands = (totalRows + bandRows - 1) / bandRows
@@ -345,7 +347,7 @@ func winogradWeightGradient(input: Tensor, outputGradient dy: Tensor, padding pa
     let perWorker = max(workspace.maxColumnFloats / workers, scratchFloats + perRow)
     let budgetRows = max(1, (perWorker - scratchFloats) / perRow)
     let totalRows = dy.n * tilesH
-    let targetRows = max(1, min(budgetRows, (Winograd.targetTiles + tilesW / 2) / tilesW))
+    let targetRows = max(1, min(budgetRows, (workspace.winogradTargetTiles + tilesW / 2) / tilesW))
     // A multiple of the worker count of about equal bands (static assignment).
     let rounds = (totalRows + workers * targetRows - 1) / (workers * targetRows)
     let bandRows = max(1, (totalRows + workers * rounds - 1) / (workers * rounds))

@@ -81,9 +81,9 @@ struct BenchRestore: ParsableCommand {
 
     func run() throws {
         DICOMFile.tuneAllocator()
-        if let tiles { Winograd.targetTiles = tiles }
-        let model = REDCNN(config: REDCNNConfig(width: width), seed: 1,
-                           workspace: Workspace(maxColumnFloats: columnMiB << 18, algorithm: conv))
+        let workspace = Workspace(maxColumnFloats: columnMiB << 18, algorithm: conv)
+        if let tiles { workspace.winogradTargetTiles = tiles }
+        let model = REDCNN(config: REDCNNConfig(width: width), seed: 1, workspace: workspace)
         let restorer = SliceRestorer(model: model)
         var rng = SeededGenerator(seed: 2)
         let image = SliceImage(rows: size, columns: size, hu: (0..<size * size).map { _ in 40 + 30 * rng.gaussian() })
@@ -116,10 +116,11 @@ struct BenchTrain: ParsableCommand {
 
     func run() throws {
         DICOMFile.tuneAllocator()
-        if let tiles { Winograd.targetTiles = tiles }
         print(MachineInfo.describe() + ", \(Parallelism.workers) workers × single-threaded OpenBLAS, conv \(conv.rawValue), " + BLASInfo.describe())
         for side in patch {
-            let model = REDCNN(config: REDCNNConfig(width: width), seed: 1, workspace: Workspace(algorithm: conv))
+            let workspace = Workspace(algorithm: conv)
+            if let tiles { workspace.winogradTargetTiles = tiles }
+            let model = REDCNN(config: REDCNNConfig(width: width), seed: 1, workspace: workspace)
             var adam = Adam(parameterCount: model.parameterCount)
             var rng = SeededGenerator(seed: 3)
             let x = Tensor(shape: [batch, 1, side, side], data: (0..<batch * side * side).map { _ in 0.2 + 0.1 * rng.uniform() })

@@ -56,11 +56,9 @@ struct WinogradTests {
         let weight = Tensor(shape: conv.weight.shape, data: Array(params[conv.weight.offset..<conv.weight.offset + conv.weight.count]))
         let bias = Array(params[conv.bias.offset..<conv.bias.offset + cout])
         let expected = directConv(x, weight, bias, stride: 1, padding: p)
-        let saved = Winograd.targetTiles
-        defer { Winograd.targetTiles = saved }
         for (budget, target) in [(1, 1), (1 << 22, 1), (1 << 22, 256)] {  // one tile row per band, then whole batches
-            Winograd.targetTiles = target
             let ws = Workspace(maxColumnFloats: budget, algorithm: .winograd)
+            ws.winogradTargetTiles = target
             let y = params.withUnsafeBufferPointer { conv.forward(x, params: $0.baseAddress!, workspace: ws) }
             #expect(y.shape == conv.outputShape(x.shape))
             #expect(relativeError(y.data, expected) < WinogradTolerance.layer, "shape \(i), budget \(budget)")
