@@ -48,6 +48,14 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// over-smooths quiet images; the mean PSNR over slices weights each slice by 1/MSE instead
     /// (p = 2 if the restored error scaled like the input noise; it scales more slowly).
     public var noiseWeightPower: Float?
+    /// Kernel augmentation (nil or 0: off): each patch pair is filtered, low and normal alike, by
+    /// the separable 3-tap kernel [a, 1 − 2a, a] with a drawn uniformly from [−A/2, A], A this value
+    /// (≤ 0.25): a > 0 blurs (the response at Nyquist is 1 − 4a), a < 0 sharpens. The same linear
+    /// filter on both keeps the pair a pair (its noise filtered with its anatomy, as a different
+    /// reconstruction kernel would), so the network meets edge sharpness and noise texture beyond
+    /// the few kernels of its training series — the held-out scanner's edges were what a network
+    /// fine-tuned on four kernels altered (docs/default-model-training.md, attempt 13).
+    public var kernelAugment: Float?
     /// How low-dose slices find their normal-dose partners (nil: auto).
     public var pairBy: PairingMode?
     /// How --simulate-dose partners are made: "realistic" = `NoisePlan` (per-slice exposure,
@@ -100,6 +108,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         }
         guard !(identityStart == true && initialWeights != nil) else { throw bad("--identity-start and --init-weights exclude each other") }
         if let p = noiseWeightPower { guard p > 0 && p <= 4 else { throw bad("noise weight power must be in (0, 4]") } }
+        if let a = kernelAugment { guard a >= 0 && a <= 0.25 else { throw bad("kernel augmentation must be in [0, 0.25], not \(a)") } }
         if let s = simulation, s != "realistic" { throw bad("simulation must be \"realistic\" or absent, not \(s)") }
         if validationNormal != nil && validationLow == nil { throw bad("--validation-normal needs --validation-low") }
         if let v = validationLow, v.isEmpty { throw bad("--validation-low names no folder") }
@@ -389,6 +398,9 @@ public final class Trainer {
                 }
             }
             let transform = config.augment ? Int(rng.next() % 8) : 0
+            // Drawn only when on, so that runs without it keep their random sequence.
+            var kernelA: Float?
+            if let limit = config.kernelAugment, limit > 0 { kernelA = limit * (1.5 * rng.uniform() - 0.5) }
             let img = train[pair]
             weights[k] = Self.noiseWeight(sigma: img.noiseSigma, power: config.noiseWeightPower ?? 0)
             for r in 0..<p {
@@ -402,8 +414,30 @@ public final class Trainer {
                     target.data[(k * p + r) * p + c] = img.normal[src]
                 }
             }
+            if let a = kernelA {
+                input.data.withUnsafeMutableBufferPointer { Self.kernelFilter($0.baseAddress! + k * p * p, side: p, a: a) }
+                target.data.withUnsafeMutableBufferPointer { Self.kernelFilter($0.baseAddress! + k * p * p, side: p, a: a) }
+            }
         }
         return (input, target, weights)
+    }
+
+    /// Filters a side × side patch in place by [a, 1 − 2a, a] along rows, then columns; the border
+    /// repeats the edge pixel (a flat patch stays flat: the taps sum to 1).
+    static func kernelFilter(_ x: UnsafeMutablePointer<Float>, side n: Int, a: Float) {
+        guard n > 1 else { return }
+        let centre = 1 - 2 * a
+        var line = [Float](repeating: 0, count: n)
+        for pass in 0..<2 {
+            let (stride, step) = pass == 0 ? (n, 1) : (1, n)   // rows: elements 1 apart; columns: n apart
+            for l in 0..<n {
+                let base = x + l * stride
+                for i in 0..<n { line[i] = base[i * step] }
+                for i in 0..<n {
+                    base[i * step] = a * line[max(i - 1, 0)] + centre * line[i] + a * line[min(i + 1, n - 1)]
+                }
+            }
+        }
     }
 
     /// The loss weight of a pair with noise `sigma` (HU): (20 HU / σ)^power within [1/25, 25].

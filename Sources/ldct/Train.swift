@@ -46,6 +46,7 @@ struct Train: ParsableCommand {
     @Flag(help: "Start from the identity (last layer zeroed) instead of a random residual.") var identityStart = false
     @Option(help: "Shape of the learning-rate decay: exponential (default) or cosine.") var decayShape: String?
     @Option(help: "Weight each pair's loss by (20 HU / its noise)^P, so quiet images count more (e.g. 1).") var noiseWeight: Float?
+    @Option(help: "Kernel augmentation A (0–0.25): filter each patch pair, low and normal alike, by [a, 1−2a, a] with a in [−A/2, A] (blur or sharpen), e.g. 0.2.") var kernelAugment: Float?
     @Option(help: ArgumentHelp(PairingMode.help)) var pairBy: PairingMode = .auto
     @Option(help: "Threads for the network (default: all cores; under mpirun, the cores divided among the node's ranks).") var threads: Int?
     @Option(help: ArgumentHelp(ConvolutionAlgorithm.help + " A resumed run keeps the path it was started with."))
@@ -106,6 +107,7 @@ struct Train: ParsableCommand {
                 config.identityStart = identityStart ? true : nil
                 config.decayShape = decayShape
                 config.noiseWeightPower = noiseWeight
+                config.kernelAugment = kernelAugment
                 config.pairBy = pairBy == .auto ? nil : pairBy
                 config.simulation = config.simulateDoses.isEmpty ? nil : "realistic"
                 config.conv = conv
