@@ -54,7 +54,7 @@ public enum Metrics {
     }
 
     /// Separable correlation with reflect (half-sample symmetric) borders, as scipy.ndimage.
-    static func separable(_ v: [Double], rows: Int, columns: Int, kernel: [Double]) -> [Double] {
+    public static func separable(_ v: [Double], rows: Int, columns: Int, kernel: [Double]) -> [Double] {
         let radius = kernel.count / 2
         func reflect(_ i: Int, _ n: Int) -> Int {
             var i = i

@@ -422,22 +422,13 @@ public final class Trainer {
         return (input, target, weights)
     }
 
-    /// Filters a side × side patch in place by [a, 1 − 2a, a] along rows, then columns; the border
-    /// repeats the edge pixel (a flat patch stays flat: the taps sum to 1).
+    /// Filters a side × side patch in place by [a, 1 − 2a, a] along rows and columns
+    /// (`Metrics.separable`; its half-sample reflection repeats the edge pixel for 3 taps, so a flat
+    /// patch stays flat: the taps sum to 1).
     static func kernelFilter(_ x: UnsafeMutablePointer<Float>, side n: Int, a: Float) {
-        guard n > 1 else { return }
-        let centre = 1 - 2 * a
-        var line = [Float](repeating: 0, count: n)
-        for pass in 0..<2 {
-            let (stride, step) = pass == 0 ? (n, 1) : (1, n)   // rows: elements 1 apart; columns: n apart
-            for l in 0..<n {
-                let base = x + l * stride
-                for i in 0..<n { line[i] = base[i * step] }
-                for i in 0..<n {
-                    base[i * step] = a * line[max(i - 1, 0)] + centre * line[i] + a * line[min(i + 1, n - 1)]
-                }
-            }
-        }
+        let taps = [Double(a), Double(1 - 2 * a), Double(a)]
+        let y = Metrics.separable((0..<n * n).map { Double(x[$0]) }, rows: n, columns: n, kernel: taps)
+        for i in 0..<n * n { x[i] = Float(y[i]) }
     }
 
     /// The loss weight of a pair with noise `sigma` (HU): (20 HU / σ)^power within [1/25, 25].
