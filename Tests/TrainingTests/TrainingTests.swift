@@ -28,8 +28,6 @@ func tinyConfig(_ normal: String, steps: Int) -> TrainingConfig {
     return c
 }
 
-/// A 6-step run in `runs.0`, and a 3-step run in `runs.1` resumed to 6 steps (checked to resume at
-/// step 3): the pair the bit-identity tests compare.
 /// Where two parameter vectors first differ (nil when bit-identical): a short failure message
 /// instead of two arrays of hundreds of thousands of floats.
 func firstDifference(_ a: [Float], _ b: [Float]) -> String? {
@@ -39,6 +37,8 @@ func firstDifference(_ a: [Float], _ b: [Float]) -> String? {
     return "\(n) of \(a.count) parameters differ, first at \(i): \(a[i]) vs \(b[i])"
 }
 
+/// A 6-step run in `runs.0`, and a 3-step run in `runs.1` resumed to 6 steps (checked to resume at
+/// step 3): the pair the bit-identity tests compare.
 func straightAndResumed(_ config: (Int) -> TrainingConfig, runs: (String, String)) throws -> (straight: Trainer, resumed: Trainer) {
     let straight = try Trainer(config: config(6), run: runs.0)
     try straight.prepare()

@@ -16,12 +16,13 @@ Usage: ceiling.py NORMAL_DIR LOW_DIR LOW2_DIR DOSE
   LOW_DIR: the evaluation's low-dose series; LOW2_DIR: the same series simulated at the same dose
   with another seed (scripts/eval/ceiling makes both).
 """
+import os
 import sys
 
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio
 
-sys.path.insert(0, __import__("os").path.dirname(__file__))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare_bm3d import read_series  # noqa: E402
 
 
