@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "StudySimulationTests", dependencies: ["StudySimulation", "DICOMIO", "LowDoseSimulation"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "StudySimulation", "DICOMIO", "ConvNet", "LowDoseSimulation"]),
         .testTarget(name: "PipelinesTests", dependencies: ["Pipelines", "ArchivePlan", .product(name: "Yams", package: "Yams")]),
-        .testTarget(name: "DICOMNodeTests", dependencies: ["DICOMNode", "DICOMIO"]),
+        .testTarget(name: "DICOMNodeTests", dependencies: ["DICOMNode", "DICOMIO", "Denoising"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "ImageQuality", "DICOMIO"]),
         .testTarget(name: "LdctCLITests", dependencies: ["ldct", "DICOMIO", "ConvNet", "Denoising"]),
     ],

@@ -52,6 +52,8 @@ public final class Node: @unchecked Sendable {
     public let config: NodeConfig
     public let spool: Spool
     let restorer: StudyRestorer
+    /// The views each slice's restoration averages (config `ensemble`).
+    public var ensemble: ViewEnsemble { restorer.ensemble }
     let modelPath: String
 
     public init(config: NodeConfig) throws {
@@ -71,7 +73,7 @@ public final class Node: @unchecked Sendable {
             strength = try RestoreStrength.resolve(config.strength, metadata: metadata, model: path)
         } catch { throw NodeError.configuration(reason: "\(error)") }
         restorer = StudyRestorer(model: model, modelLabel: (path as NSString).lastPathComponent, uidRoot: config.uidRoot,
-                                 strength: strength)
+                                 strength: strength, ensemble: ViewEnsemble(count: config.ensemble) ?? .single)
     }
 
     /// Starts the SCP on a background thread; returns once it is listening (or failed).

@@ -1,4 +1,5 @@
 import ConvNet
+import Denoising
 import Foundation
 import Yams
 
@@ -81,12 +82,14 @@ public struct NodeConfig: Codable, Sendable, Equatable {
     public var sendPartial = false
     /// Convolution path (`--conv`, YAML `conv`): auto, im2col or winograd.
     public var conv: ConvolutionAlgorithm = .auto
+    /// Views the network is averaged over per slice (`--ensemble`, YAML `ensemble`): 1, 2, 4 or 8.
+    public var ensemble = 1
 
     enum CodingKeys: String, CodingKey {
         case ae, port, forward, model, spool, allow
         case seriesTimeout = "series_timeout", nonCT = "non_ct", spoolLimitMiB = "spool_limit_mib"
         case maxAssociations = "max_associations", retryBase = "retry_base", retryMax = "retry_max"
-        case keepSent = "keep_sent", uidRoot = "uid_root", showPatient = "show_patient", strength, sendPartial = "send_partial", conv
+        case keepSent = "keep_sent", uidRoot = "uid_root", showPatient = "show_patient", strength, sendPartial = "send_partial", conv, ensemble
     }
 
     public init() {}
@@ -117,6 +120,12 @@ public struct NodeConfig: Codable, Sendable, Equatable {
             }
             d.conv = value
         }
+        if let views = try c.decodeIfPresent(Int.self, forKey: .ensemble) {
+            guard ViewEnsemble(count: views) != nil else {
+                throw DecodingError.dataCorruptedError(forKey: .ensemble, in: c, debugDescription: "\(EnsembleError(text: String(views)))")
+            }
+            d.ensemble = views
+        }
         self = d
     }
 
@@ -140,6 +149,7 @@ public struct NodeConfig: Codable, Sendable, Equatable {
         try c.encode(conv.rawValue, forKey: .conv)
         try c.encodeIfPresent(strength, forKey: .strength)
         try c.encode(sendPartial, forKey: .sendPartial)
+        try c.encode(ensemble, forKey: .ensemble)
     }
 
     /// Reads a YAML file whose top level (or `node:` section) holds these keys.
@@ -167,5 +177,6 @@ public struct NodeConfig: Codable, Sendable, Equatable {
         guard ["refuse", "ignore"].contains(nonCT) else { throw bad("non_ct must be refuse or ignore") }
         guard seriesTimeout >= 0, retryBase > 0, retryMax >= retryBase else { throw bad("timeouts must be positive") }
         guard maxAssociations >= 1 else { throw bad("max_associations must be at least 1") }
+        guard ViewEnsemble(count: ensemble) != nil else { throw bad("\(EnsembleError(text: String(ensemble)))") }
     }
 }

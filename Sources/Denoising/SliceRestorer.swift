@@ -15,10 +15,13 @@ public final class SliceRestorer {
     public var paddingFillHU: Float = -1000
     /// How much of the network's correction is kept (default: all of it, the network's output).
     public var strength: RestoreStrength
+    /// Views the network's output is averaged over (`ViewEnsemble`; default one, the slice as it is).
+    public var ensemble: ViewEnsemble
 
-    public init(model: REDCNN, strength: RestoreStrength = .fixed(1)) {
+    public init(model: REDCNN, strength: RestoreStrength = .fixed(1), ensemble: ViewEnsemble = .single) {
         self.model = model
         self.strength = strength
+        self.ensemble = ensemble
     }
 
     /// What restoring one slice did: the strength used and the noise the network removed.
@@ -47,7 +50,8 @@ public final class SliceRestorer {
         return (out, Detail(alpha: alpha, removedNoise: sigma))
     }
 
-    /// The network's output for a slice, in HU (α = 1). Padding pixels keep their original HU.
+    /// The network's output for a slice, in HU (α = 1; the mean over the ensemble's views). Padding
+    /// pixels keep their original HU.
     public func networkOutput(_ image: SliceImage) -> SliceImage {
         let (h, w) = (image.rows, image.columns)
         let minimum = model.config.minimumInput
@@ -64,7 +68,7 @@ public final class SliceRestorer {
                 input.data[r * pw + c] = model.normalize(hu)
             }
         }
-        let output = model.infer(input)
+        let output = ensemble.run(input) { model.infer($0) }
         var out = image
         for r in 0..<h {
             for c in 0..<w {

@@ -70,10 +70,13 @@ public struct RestoreManifest: Codable, Sendable, Equatable {
         /// and in state written before these existed.
         public var sliceStrengths: [Float]? = nil
         public var removedNoise: [Float?]? = nil
+        /// Views the network was averaged over (`ViewEnsemble`); nil for one (and in state from before ensembles).
+        public var views: Int? = nil
 
-        /// Complete with this model, strength and slice count, and every file still there.
-        public func isComplete(fingerprint: String, strength: String, slices: Int, root: String) -> Bool {
+        /// Complete with this model, strength, ensemble and slice count, and every file still there.
+        public func isComplete(fingerprint: String, strength: String, views: Int = 1, slices: Int, root: String) -> Bool {
             guard state == "complete", modelFingerprint == fingerprint, (self.strength ?? "1") == strength,
+                  (self.views ?? 1) == views,
                   self.slices == slices, files.count == slices else { return false }
             return missingFile(root: root) == nil
         }
@@ -123,23 +126,30 @@ public final class StudyRestorer {
     public let modelLabel: String
     public let fingerprint: String
     public var strength: RestoreStrength { restorer.strength }
+    public var ensemble: ViewEnsemble { restorer.ensemble }
 
     public init(model: REDCNN, modelLabel: String, uidRoot: String? = nil,
-                transferSyntax: OutputTransferSyntax = .explicitLittle, strength: RestoreStrength = .fixed(1)) {
-        restorer = SliceRestorer(model: model, strength: strength)
+                transferSyntax: OutputTransferSyntax = .explicitLittle, strength: RestoreStrength = .fixed(1),
+                ensemble: ViewEnsemble = .single) {
+        restorer = SliceRestorer(model: model, strength: strength, ensemble: ensemble)
         self.modelLabel = modelLabel
         fingerprint = ModelFile.fingerprint(model)
-        // Same source + same weights + same strength → same UIDs: a re-run or a re-send replaces,
-        // never doubles; another strength is another derived series. (Strength 1 keeps the key of
-        // outputs written before strengths existed.)
+        // Same source + same weights + same strength and ensemble → same UIDs: a re-run or a re-send
+        // replaces, never doubles; another strength or ensemble is another derived series. (Strength 1
+        // and one view keep the key of outputs written before strengths and ensembles existed.)
         let strengthKey = strength.isIdentity ? "" : "|strength " + strength.description
+        let viewsKey = ensemble.isSingle ? "" : "|views \(ensemble.count)"
         let strengthText = strength.isIdentity ? "" : ", strength \(strength)"
+        let viewsText = ensemble.isSingle ? "" : ", mean of \(ensemble.count) mirrored/rotated views"
+        var label = strength.isIdentity ? "" : " " + strength.shortLabel
+        if !ensemble.isSingle { label += (label.isEmpty ? " " : ", ") + "\(ensemble.count) views" }
         writerOptions = SeriesWriterOptions(
             uidRoot: uidRoot,
-            deterministicKey: "redcnn|" + fingerprint + strengthKey,
-            // Side by side in a PACS list, strengths must be told apart: "[RED-CNN auto]", "[RED-CNN 0.5]".
-            seriesDescription: "{source} [RED-CNN" + (strength.isIdentity ? "" : " " + strength.shortLabel) + "]",
-            derivationDescription: "Noise reduced with RED-CNN (LowDoseCT, model \(modelLabel), fingerprint \(fingerprint)\(strengthText))",
+            deterministicKey: "redcnn|" + fingerprint + strengthKey + viewsKey,
+            // Side by side in a PACS list, settings must be told apart: "[RED-CNN auto]", "[RED-CNN 0.5]",
+            // "[RED-CNN auto, 8 views]".
+            seriesDescription: "{source} [RED-CNN" + label + "]",
+            derivationDescription: "Noise reduced with RED-CNN (LowDoseCT, model \(modelLabel), fingerprint \(fingerprint)\(strengthText)\(viewsText))",
             transferSyntax: transferSyntax,
             imageComments: RestorationComment.plainText)
     }
@@ -179,7 +189,8 @@ public final class StudyRestorer {
                                               modelFingerprint: fingerprint, strength: strength.isIdentity ? nil : strength.description,
                                               slices: series.slices, files: [], state: "failed", errors: [evidence],
                                               finished: ISO8601DateFormatter().string(from: Date()),
-                                              shard: shard.description, plan: plan.fingerprint)
+                                              shard: shard.description, plan: plan.fingerprint,
+                                              views: ensemble.isSingle ? nil : ensemble.count)
             var outcome = SeriesRestoreOutcome(sourceSeriesUID: series.seriesInstanceUID, description: "", outputDirectory: "",
                                                outputSeriesUID: nil, slicesWritten: 0, slicesTotal: series.slices,
                                                clampedPixels: 0, errors: [evidence], seconds: 0)
@@ -211,7 +222,7 @@ public final class StudyRestorer {
             let earlier = store.load(source: series.seriesInstanceUID)
                 ?? manifest.series.first { $0.sourceSeriesUID == series.seriesInstanceUID }
             if resume, let entry = earlier, entry.isComplete(fingerprint: fingerprint, strength: strength.description,
-                                                             slices: series.slices.count, root: outputRoot) {
+                                                             views: ensemble.count, slices: series.slices.count, root: outputRoot) {
                 outcome.outputSeriesUID = entry.outputSeriesUID
                 outcome.skipped = true
                 done += series.slices.count
@@ -272,7 +283,7 @@ public final class StudyRestorer {
                 state: complete ? "complete" : "failed", errors: outcome.errors, finished: ISO8601DateFormatter().string(from: Date()),
                 shard: shard?.0.description, plan: shard?.1,
                 sliceStrengths: strength.isIdentity ? nil : outcome.alphas.map { ($0 * 1000).rounded() / 1000 },
-                removedNoise: strength.isIdentity ? nil : noise)
+                removedNoise: strength.isIdentity ? nil : noise, views: ensemble.isSingle ? nil : ensemble.count)
             do { try store.save(entry) } catch { outcome.errors.append("state not written: \(error)") }
             if keepManifest {
                 manifest.record(entry)

@@ -124,6 +124,7 @@ public struct Pipeline: Sendable, Equatable {
             "report": Key(kind: .bool, flag: "--report"), "reference": Key(kind: .paths, flag: "--reference", role: .input),
             "force": Key(kind: .bool, flag: "--force"), "strength": Key(kind: .string, flag: "--strength"),
             "pair_by": Key(kind: .string, flag: "--pair-by"), "conv": Key(kind: .string, flag: "--conv"),
+            "ensemble": Key(kind: .int, flag: "--ensemble"),
         ],
         "tune": [
             "model": Key(kind: .path, flag: "--model", role: .input),

@@ -2,6 +2,7 @@ import ArgumentParser
 import ConvNet
 import DICOMIO
 import DICOMNode
+import Denoising
 import Foundation
 
 struct NodeCommand: ParsableCommand {
@@ -23,6 +24,7 @@ struct NodeCommand: ParsableCommand {
     @Option(help: "RED-CNN weights (default: the bundled model).") var model: String?
     @Option(help: "Restore strength: auto, or 0 (input) … 1 (network output) … 2 (default: the model's, as ldct restore).") var strength: String?
     @Option(help: ArgumentHelp(ConvolutionAlgorithm.help)) var conv: ConvolutionAlgorithm?
+    @Option(help: "Average the network over N mirrored/rotated views of each slice: 1, 2, 4 or 8 (N× the time; as ldct restore).") var ensemble: Int?
     @Option(help: "Spool folder (the node's durable state).") var spool: String?
     @Option(help: "Calling AE titles allowed to send, comma-separated (default: any).") var allow: String?
     @Option(help: "Seconds after the last instance before a series counts as complete.") var seriesTimeout: Double?
@@ -53,6 +55,10 @@ struct NodeCommand: ParsableCommand {
             if let model { cfg.model = model }
             if let strength { cfg.strength = strength }
             if let conv { cfg.conv = conv }
+            if let ensemble {
+                guard ViewEnsemble(count: ensemble) != nil else { throw ValidationError("--ensemble: \(EnsembleError(text: String(ensemble)))") }
+                cfg.ensemble = ensemble
+            }
             if let spool { cfg.spool = spool }
             if let allow { cfg.allow = allow.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
             if let seriesTimeout { cfg.seriesTimeout = seriesTimeout }

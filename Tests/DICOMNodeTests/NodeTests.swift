@@ -1,6 +1,7 @@
 import ConvNet
 import DICOMIO
 import DICOMNode
+import Denoising
 import Foundation
 import Testing
 
@@ -50,6 +51,18 @@ struct NodeTests {
         #expect(try NodeConfig.load(yaml: dir + "/p.yaml").conv == .auto)
         try "node:\n  forward: [A@h:1]\n  conv: im2col\n".write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
         #expect(try NodeConfig.load(yaml: dir + "/c.yaml").conv == .im2col)
+        // Self-ensemble: 1 unless set; 1, 2, 4 or 8 views; the node restores with it.
+        #expect(try NodeConfig.load(yaml: dir + "/c.yaml").ensemble == 1)
+        try "node:\n  forward: [A@h:1]\n  ensemble: 4\n".write(toFile: dir + "/e.yaml", atomically: true, encoding: .utf8)
+        var viewed = try NodeConfig.load(yaml: dir + "/e.yaml")
+        #expect(viewed.ensemble == 4)
+        viewed.spool = dir + "/spool-e"
+        viewed.model = smallModel
+        #expect(try Node(config: viewed).ensemble.count == 4)
+        try "node:\n  forward: [A@h:1]\n  ensemble: 3\n".write(toFile: dir + "/e3.yaml", atomically: true, encoding: .utf8)
+        #expect(throws: NodeError.self) { try NodeConfig.load(yaml: dir + "/e3.yaml") }
+        viewed.ensemble = 6
+        #expect(throws: NodeError.self) { try viewed.validate() }
         strong.spool = dir + "/spool-s"
         strong.model = smallModel
         #expect(throws: Never.self) { try Node(config: strong) }
