@@ -48,6 +48,10 @@ def main():
     to_normal = {uid: src for uid, (_, src) in low_series.items()}
     restored = [{to_normal.get(src): hu for _, (hu, src) in read_series(d).items() if src} for d in restored_dirs]
     names = ["low-dose input", "exact anatomy"] + [os.path.basename(d.rstrip("/")) for d in restored_dirs]
+    if len(set(names)) < len(names):   # same folder names under different parents: name them by the last two parts
+        names = names[:2] + ["/".join(d.rstrip("/").split("/")[-2:]) for d in restored_dirs]
+    if len(set(names)) < len(names):
+        sys.exit("the same restored folder is given twice")
     deficit, size, total = {}, {}, 0
     k_nominal = np.sqrt(dose / (1 - dose))
     for src in sorted(low):
