@@ -71,7 +71,7 @@ let package = Package(
         // Makes the synthetic DICOM fixtures and the sample study (scripts/make-fixtures).
         .executableTarget(name: "FixtureMaker", dependencies: ["DICOMIO"]),
         .testTarget(name: "DICOMIOTests", dependencies: ["DICOMIO"]),
-        .testTarget(name: "ConvNetTests", dependencies: ["ConvNet"]),
+        .testTarget(name: "ConvNetTests", dependencies: ["ConvNet", "ImageQuality"]),
         .testTarget(name: "ArchivePlanTests", dependencies: ["ArchivePlan", "DICOMIO"]),
         .testTarget(name: "DenoisingTests", dependencies: ["Denoising", "ConvNet", "DICOMIO"]),
         .testTarget(name: "LowDoseSimulationTests", dependencies: ["LowDoseSimulation", "ImageQuality"]),

@@ -4,6 +4,8 @@ import Foundation
 public enum Loss: String, Sendable, CaseIterable, Codable {
     case mse
     case l1
+    /// 0.84 · (1 − SSIM) + 0.16 · L1 / L (Zhao et al. 2017's mix; `Losses.ssimL1`).
+    case ssim
 
     /// Restoration losses, mean over all elements (PyTorch's reduction='mean'). With
     /// `sampleWeights` (one per batch item), item b's terms are multiplied by its weight (the mean
@@ -12,6 +14,7 @@ public enum Loss: String, Sendable, CaseIterable, Codable {
         switch self {
         case .mse: return Losses.mse(output, target, sampleWeights: sampleWeights)
         case .l1: return Losses.l1(output, target, sampleWeights: sampleWeights)
+        case .ssim: return Losses.ssimL1(output, target, sampleWeights: sampleWeights)
         }
     }
 }
@@ -44,6 +47,90 @@ public enum Losses {
             g.data[i] = d > 0 ? w / n : (d < 0 ? -w / n : 0)
         }
         return (sum / Double(y.count), g)
+    }
+
+    /// SSIM's window and constants in the network's units ((HU + 1024) / 4096): the evaluation's
+    /// (11 taps, Gaussian σ 1.5; K1 0.01, K2 0.03 of a 400 HU range; docs/quality.md).
+    public static let ssimRange: Double = 400.0 / 4096
+    /// SSIM's luminance term depends on the mean itself, not only on differences: the evaluation
+    /// scores HU as they are (water at 0), so the loss removes the network's offset of 1024 HU first.
+    public static let ssimOffset: Double = 1024.0 / 4096
+    static let ssimKernel: [Double] = {
+        let k = (-5...5).map { exp(-Double($0 * $0) / (2 * 1.5 * 1.5)) }
+        let sum = k.reduce(0, +)
+        return k.map { $0 / sum }
+    }()
+
+    /// L = 0.84 · (1 − mean SSIM) + 0.16 · mean|y − t| / `ssimRange` (the mix of Zhao et al., "Loss
+    /// functions for image restoration with neural networks", 2017: SSIM for structure and local
+    /// contrast, L1 to hold the mean). SSIM per channel image over the window positions that fit
+    /// inside it ("valid": (H − 10) × (W − 10) values; no padding, so the gradient is exact), local
+    /// statistics with population variance, on HU / 4096 (`ssimOffset`), as the evaluation's
+    /// scikit-image SSIM on HU. With `sampleWeights`, item b's terms × w_b.
+    /// Needs H, W ≥ 11.
+    public static func ssimL1(_ y: Tensor, _ t: Tensor, sampleWeights: [Float]? = nil, alpha: Double = 0.84) -> (loss: Double, gradient: Tensor) {
+        precondition(y.shape == t.shape, "ssim shapes \(y.shape) vs \(t.shape)")
+        precondition(y.h >= 11 && y.w >= 11, "ssim needs images of at least 11 × 11, not \(y.h) × \(y.w)")
+        if let sampleWeights { precondition(sampleWeights.count == y.n, "\(sampleWeights.count) sample weights for a batch of \(y.n)") }
+        let (h, w) = (y.h, y.w), (vh, vw) = (y.h - 10, y.w - 10)
+        let c1 = (0.01 * ssimRange) * (0.01 * ssimRange), c2 = (0.03 * ssimRange) * (0.03 * ssimRange)
+        let images = y.n * y.c, plane = h * w, windows = Double(images * vh * vw)
+        var g = Tensor(zeros: y.shape)
+        var ssimSum = 0.0, l1Sum = 0.0
+        for m in 0..<images {
+            let weight = Double(sampleWeights?[m / y.c] ?? 1)
+            let x = (0..<plane).map { Double(y.data[m * plane + $0]) - ssimOffset }
+            let r = (0..<plane).map { Double(t.data[m * plane + $0]) - ssimOffset }
+            let ux = validFilter(x, h, w), ur = validFilter(r, h, w)
+            let exx = validFilter(x.map { $0 * $0 }, h, w), err = validFilter(r.map { $0 * $0 }, h, w)
+            let exr = validFilter(zip(x, r).map { $0 * $1 }, h, w)
+            var dMean = [Double](repeating: 0, count: vh * vw), dSquare = dMean, dCross = dMean
+            for i in 0..<(vh * vw) {
+                let vx = exx[i] - ux[i] * ux[i], vr = err[i] - ur[i] * ur[i], cov = exr[i] - ux[i] * ur[i]
+                let a1 = 2 * ux[i] * ur[i] + c1, a2 = 2 * cov + c2
+                let b1 = ux[i] * ux[i] + ur[i] * ur[i] + c1, b2 = vx + vr + c2
+                let s = a1 * a2 / (b1 * b2)
+                ssimSum += weight * s
+                // ∂S/∂μx, ∂S/∂E[x²], ∂S/∂E[xr] (σ² and covariance written through them).
+                dMean[i] = s * (2 * ur[i] / a1 - 2 * ux[i] / b1 - 2 * ur[i] / a2 + 2 * ux[i] / b2)
+                dSquare[i] = -s / b2
+                dCross[i] = 2 * s / a2
+            }
+            let gMean = validFilterAdjoint(dMean, h, w), gSquare = validFilterAdjoint(dSquare, h, w)
+            let gCross = validFilterAdjoint(dCross, h, w)
+            let scale = -alpha * weight / windows
+            let l1Scale = (1 - alpha) * weight / (Double(y.count) * ssimRange)
+            for p in 0..<plane {
+                let d = x[p] - r[p]
+                l1Sum += weight * abs(d)
+                let dS = gMean[p] + 2 * x[p] * gSquare[p] + r[p] * gCross[p]
+                g.data[m * plane + p] = Float(scale * dS + l1Scale * (d > 0 ? 1 : (d < 0 ? -1 : 0)))
+            }
+        }
+        let totalWeight = sampleWeights.map { ws in Double(ws.reduce(0, +)) * Double(y.c) / Double(images) } ?? 1
+        // (1 − SSIM) with weights: Σ_b w_b (1 − S_b) / count = mean weight − Σ w S / count.
+        let loss = alpha * (totalWeight - ssimSum / windows) + (1 - alpha) * l1Sum / (Double(y.count) * ssimRange)
+        return (loss, g)
+    }
+
+    /// Correlation with `ssimKernel` along both axes over the positions where it fits: H × W → (H − 10) × (W − 10).
+    static func validFilter(_ v: [Double], _ h: Int, _ w: Int) -> [Double] {
+        let k = ssimKernel, (vh, vw) = (h - 10, w - 10)
+        var tmp = [Double](repeating: 0, count: h * vw)
+        for r in 0..<h { for c in 0..<vw { var s = 0.0; for j in 0..<11 { s += k[j] * v[r * w + c + j] }; tmp[r * vw + c] = s } }
+        var out = [Double](repeating: 0, count: vh * vw)
+        for r in 0..<vh { for c in 0..<vw { var s = 0.0; for j in 0..<11 { s += k[j] * tmp[(r + j) * vw + c] }; out[r * vw + c] = s } }
+        return out
+    }
+
+    /// The adjoint of `validFilter`: (H − 10) × (W − 10) → H × W (each value spread back over its window).
+    static func validFilterAdjoint(_ u: [Double], _ h: Int, _ w: Int) -> [Double] {
+        let k = ssimKernel, (vh, vw) = (h - 10, w - 10)
+        var tmp = [Double](repeating: 0, count: h * vw)
+        for r in 0..<vh { for c in 0..<vw { let v = u[r * vw + c]; for j in 0..<11 { tmp[(r + j) * vw + c] += k[j] * v } } }
+        var out = [Double](repeating: 0, count: h * w)
+        for r in 0..<h { for c in 0..<vw { let v = tmp[r * vw + c]; for j in 0..<11 { out[r * w + c + j] += k[j] * v } } }
+        return out
     }
 
     /// Calls `body(element index, weight of its batch item)` for every element; weight 1 without
