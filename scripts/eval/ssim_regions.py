@@ -7,6 +7,9 @@ makes it with the measured k) and each restored series given.
 Regions (from the reference): "lung/air border", pixels within 3 px of the -160 HU window edge; "bone
 border", within 3 px of > 240 HU (not already a lung/air border); "soft tissue", the rest of the
 window; "outside", everything clipped away (air, lung, bone interiors).
+A second table splits SSIM in soft tissue into its two factors (their product is the SSIM map):
+luminance (2 μx μy + C1) / (μx² + μy² + C1), steep where local means are near 0 HU because the
+evaluation scores HU as they are, and contrast-structure (2 σxy + C2) / (σx² + σy² + C2).
 The SSIM column is the map's mean over the whole slice; scikit-image's score (compare_bm3d.py) leaves
 out a 5-pixel border, so it differs from the evaluation's by a few thousandths.
 
@@ -28,6 +31,16 @@ from compare_bm3d import read_series  # noqa: E402
 def ssim_map(ref, x):
     return structural_similarity(clip(ref), clip(x), data_range=400, gaussian_weights=True, sigma=1.5,
                                  use_sample_covariance=False, full=True)[1]
+
+
+def factors(ref, x):
+    """Luminance and contrast-structure maps, with scikit-image's window and constants."""
+    a, b = clip(ref), clip(x)
+    blur = lambda v: ndi.gaussian_filter(v, 1.5, truncate=3.5)  # noqa: E731
+    ma, mb = blur(a), blur(b)
+    va, vb, cab = blur(a * a) - ma * ma, blur(b * b) - mb * mb, blur(a * b) - ma * mb
+    c1, c2 = (0.01 * 400) ** 2, (0.03 * 400) ** 2
+    return (2 * ma * mb + c1) / (ma * ma + mb * mb + c1), (2 * cab + c2) / (va + vb + c2)
 
 
 def regions(ref):
@@ -53,6 +66,7 @@ def main():
     if len(set(names)) < len(names):
         sys.exit("the same restored folder is given twice")
     deficit, size, total = {}, {}, 0
+    luminance, structure = {}, {}
     k_nominal = np.sqrt(dose / (1 - dose))
     for src in sorted(low):
         if src not in normal or src not in low2 or any(src not in r for r in restored):
@@ -66,6 +80,10 @@ def main():
         total += ref.size
         for name, image in zip(names, images):
             loss = 1 - ssim_map(ref, image)
+            lum, cs = factors(ref, image)
+            soft = parts["soft tissue"]
+            luminance[name] = luminance.get(name, 0.0) + float(lum[soft].sum())
+            structure[name] = structure.get(name, 0.0) + float(cs[soft].sum())
             for region, mask in parts.items():
                 deficit[(name, region)] = deficit.get((name, region), 0.0) + float(loss[mask].sum())
                 size[region] = size.get(region, 0) + (int(mask.sum()) if name == names[0] else 0)
@@ -76,6 +94,10 @@ def main():
     for name in names:
         cells = [f"{deficit[(name, r)] / total:.4f} / {1 - deficit[(name, r)] / max(size[r], 1):.4f}" for r in size]
         print(f"| {name} | " + " | ".join(cells) + f" | {1 - sum(deficit[(name, r)] for r in size) / total:.4f} |")
+    print("\n| image | soft tissue: luminance | contrast-structure |\n|---|---|---|")
+    for name in names:
+        n = size["soft tissue"]
+        print(f"| {name} | {luminance[name] / n:.4f} | {structure[name] / n:.4f} |")
 
 
 if __name__ == "__main__":
