@@ -6,6 +6,8 @@ public enum Loss: String, Sendable, CaseIterable, Codable {
     case l1
     /// 0.84 · (1 − SSIM) + 0.16 · L1 / L (Zhao et al. 2017's mix; `Losses.ssimL1`).
     case ssim
+    /// −PSNR + 50 · (1 − SSIM) of the batch: the score `ldct tune` maximises (`Losses.psnrSSIM`).
+    case psnrSSIM = "psnr-ssim"
 
     /// Restoration losses, mean over all elements (PyTorch's reduction='mean'). With
     /// `sampleWeights` (one per batch item), item b's terms are multiplied by its weight (the mean
@@ -15,6 +17,7 @@ public enum Loss: String, Sendable, CaseIterable, Codable {
         case .mse: return Losses.mse(output, target, sampleWeights: sampleWeights)
         case .l1: return Losses.l1(output, target, sampleWeights: sampleWeights)
         case .ssim: return Losses.ssimL1(output, target, sampleWeights: sampleWeights)
+        case .psnrSSIM: return Losses.psnrSSIM(output, target, sampleWeights: sampleWeights)
         }
     }
 }
@@ -111,6 +114,23 @@ public enum Losses {
         // (1 − SSIM) with weights: Σ_b w_b (1 − S_b) / count = mean weight − Σ w S / count.
         let loss = alpha * (totalWeight - ssimSum / windows) + (1 - alpha) * l1Sum / (Double(y.count) * ssimRange)
         return (loss, g)
+    }
+
+    /// L = −PSNR + W · (1 − mean SSIM), PSNR = 10 · log10(R² / MSE) of the whole batch (R = the 400 HU
+    /// range, `ssimRange`; MSE with the per-sample weights as `mse`), SSIM as in `ssimL1`. With W = 50
+    /// (the default of `ldct tune --ssim-weight`) 0.01 of SSIM is worth 0.5 dB. The log keeps MSE's
+    /// hold on the noisiest pairs (they dominate the batch's MSE) while SSIM adds the local means and
+    /// contrast of the quiet ones; dL/dy = (10 / ln 10) · dMSE / MSE − W · dSSIM.
+    public static func psnrSSIM(_ y: Tensor, _ t: Tensor, sampleWeights: [Float]? = nil, ssimWeight: Double = 50) -> (loss: Double, gradient: Tensor) {
+        let (mseValue, mseGradient) = mse(y, t, sampleWeights: sampleWeights)
+        let (ssimValue, ssimGradient) = ssimL1(y, t, sampleWeights: sampleWeights, alpha: 1)
+        let floor = 1e-14   // (≈ 4e-4 HU)²: identical images give a finite loss
+        let m = max(mseValue, floor)
+        let psnr = 10 * log10(ssimRange * ssimRange / m)
+        let k = mseValue > floor ? Float(10 / (log(10.0) * m)) : 0
+        var g = Tensor(zeros: y.shape)
+        for i in 0..<g.count { g.data[i] = k * mseGradient.data[i] + Float(ssimWeight) * ssimGradient.data[i] }
+        return (-psnr + ssimWeight * ssimValue, g)
     }
 
     /// Correlation with `ssimKernel` along both axes over the positions where it fits: H × W → (H − 10) × (W − 10).

@@ -592,18 +592,20 @@ public final class Trainer {
     public var parameters: [Float] { model.parameters }
 }
 
-/// The loss curve as a small self-contained SVG (log-scale loss against step, with a running mean).
+/// The loss curve as a small self-contained SVG (loss against step, with a running mean): log scale
+/// when every loss is positive, linear otherwise (`--loss psnr-ssim` is −PSNR + …, below zero).
 enum LossCurve {
     static func write(log: String, to path: String) throws {
         let rows = log.split(separator: "\n").dropFirst().compactMap { line -> (Double, Double)? in
             let f = line.split(separator: ",", omittingEmptySubsequences: false)
-            guard f.count >= 2, let s = Double(f[0]), let l = Double(f[1]), l > 0 else { return nil }
+            guard f.count >= 2, let s = Double(f[0]), let l = Double(f[1]), l.isFinite else { return nil }
             return (s, l)
         }
         guard rows.count >= 1 else { return }
         let (w, h, pad) = (640.0, 320.0, 40.0)
         let maxStep = rows.map(\.0).max() ?? 1
-        let logs = rows.map { log10($0.1) }
+        let logScale = rows.allSatisfy { $0.1 > 0 }
+        let logs = rows.map { logScale ? log10($0.1) : $0.1 }
         let (lo, hi) = (logs.min() ?? 0, max((logs.max() ?? 1), (logs.min() ?? 0) + 1e-6))
         func point(_ s: Double, _ l: Double) -> String {
             String(format: "%.1f,%.1f", pad + (w - 2 * pad) * s / max(maxStep, 1), h - pad - (h - 2 * pad) * (l - lo) / (hi - lo))
@@ -618,11 +620,11 @@ enum LossCurve {
         let svg = """
             <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(w))" height="\(Int(h))" font-family="sans-serif" font-size="12">
             <rect width="100%" height="100%" fill="white"/>
-            <text x="\(pad)" y="20">training loss (log scale), \(rows.count) steps</text>
+            <text x="\(pad)" y="20">training loss\(logScale ? " (log scale)" : ""), \(rows.count) steps</text>
             <line x1="\(pad)" y1="\(h - pad)" x2="\(w - pad)" y2="\(h - pad)" stroke="black"/>
             <line x1="\(pad)" y1="\(pad)" x2="\(pad)" y2="\(h - pad)" stroke="black"/>
             <text x="\(pad)" y="\(h - 10)">0</text><text x="\(w - pad - 30)" y="\(h - 10)">\(Int(maxStep))</text>
-            <text x="2" y="\(pad + 4)">\(String(format: "%.2g", pow(10, hi)))</text><text x="2" y="\(h - pad)">\(String(format: "%.2g", pow(10, lo)))</text>
+            <text x="2" y="\(pad + 4)">\(String(format: "%.2g", logScale ? pow(10, hi) : hi))</text><text x="2" y="\(h - pad)">\(String(format: "%.2g", logScale ? pow(10, lo) : lo))</text>
             <polyline fill="none" stroke="#9bbcd9" stroke-width="1" points="\(raw)"/>
             <polyline fill="none" stroke="#1f5f99" stroke-width="2" points="\(smooth.joined(separator: " "))"/>
             </svg>

@@ -30,7 +30,7 @@ struct Train: ParsableCommand {
     @Option(help: "Learning rate.") var lr: Float = 1e-4
     @Option(help: "Decay the learning rate exponentially to this value over --decay-steps.") var lrFinal: Float?
     @Option(help: "Steps of the exponential decay.") var decaySteps = 100_000
-    @Option(help: "Loss: mse, l1, or ssim (0.84 × (1 − SSIM) + 0.16 × L1, SSIM on the evaluation's 400 HU range).") var loss = "mse"
+    @Option(help: "Loss: mse, l1, ssim (0.84 × (1 − SSIM) + 0.16 × L1) or psnr-ssim (−PSNR + 50 × (1 − SSIM) of the batch); SSIM and PSNR on the evaluation's 400 HU range.") var loss = "mse"
     @Flag(help: "Strided patches (a half-overlapping grid) instead of random ones.") var strided = false
     @Flag(help: "No flips or rotations.") var noAugment = false
     @Flag(help: "No ReLU on the network's output.") var noFinalRelu = false
@@ -56,7 +56,7 @@ struct Train: ParsableCommand {
         if resume == nil {
             guard output != nil else { throw ValidationError("give -o RUN for a new run, or --resume RUN") }
             guard !normal.isEmpty else { throw ValidationError("--normal is required") }
-            guard Loss(rawValue: loss) != nil else { throw ValidationError("unknown loss '\(loss)' (mse, l1, ssim)") }
+            guard Loss(rawValue: loss) != nil else { throw ValidationError("unknown loss '\(loss)' (mse, l1, ssim, psnr-ssim)") }
         }
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
     }

@@ -67,4 +67,26 @@ struct SSIMLossTests {
             Losses.ssimL1(Tensor(shape: y.shape, data: $0), t, sampleWeights: weights).loss
         }
     }
+
+    @Test("psnr-ssim: −PSNR + 50 × (1 − SSIM) of the batch; finite differences; identical images give a finite loss")
+    func psnrSSIM() {
+        var rng = SeededGenerator(seed: 722)
+        let t = tissue([2, 1, 13, 12], &rng)
+        var y = t
+        for i in 0..<y.count { y.data[i] += Float(20 * (2 * Double(rng.uniform()) - 1) / 4096) }
+        let value = Loss.psnrSSIM.evaluate(y, t).loss
+        let mse = Losses.mse(y, t).loss, ssim = 1 - Losses.ssimL1(y, t, alpha: 1).loss
+        let psnr = 10 * log10(Losses.ssimRange * Losses.ssimRange / mse)
+        #expect(abs(value - (-psnr + 50 * (1 - ssim))) < 1e-9)
+        #expect(psnr > 20 && psnr < 40, "±20 HU of noise on a 400 HU range: \(psnr) dB")
+        for weights in [nil, [Float(0.5), 2]] as [[Float]?] {
+            let (_, g) = Losses.psnrSSIM(y, t, sampleWeights: weights)
+            let direction = tissue(y.shape, &rng, base: -1024, spread: 1).data.map { $0 * 4096 }
+            checkDirectional("psnr-ssim", point: y.data, direction: direction, analytic: g.data, epsilon: 2e-4) {
+                Losses.psnrSSIM(Tensor(shape: y.shape, data: $0), t, sampleWeights: weights).loss
+            }
+        }
+        let same = Losses.psnrSSIM(t, t)
+        #expect(same.loss.isFinite && same.gradient.data.allSatisfy { $0 == 0 })
+    }
 }

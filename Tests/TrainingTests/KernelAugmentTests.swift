@@ -98,3 +98,20 @@ struct KernelAugmentTests {
         }
     }
 }
+
+@Suite("Training: the loss curve")
+struct LossCurveTests {
+    @Test("log scale for positive losses; linear when a loss is ≤ 0 (psnr-ssim), never NaN")
+    func scales() throws {
+        let dir = NSTemporaryDirectory() + "ldct-losscurve-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try LossCurve.write(log: "step,loss\n1,0.5\n2,0.25\n3,0.2\n", to: dir + "/a.svg")
+        try LossCurve.write(log: "step,loss\n1,-20.5\n2,-24\n3,-25.5\n", to: dir + "/b.svg")
+        let a = try String(contentsOfFile: dir + "/a.svg", encoding: .utf8), b = try String(contentsOfFile: dir + "/b.svg", encoding: .utf8)
+        #expect(a.contains("(log scale), 3 steps") && !a.lowercased().contains("nan"))
+        #expect(a.contains(">0.5<") && a.contains(">0.2<"), "the log axis labels the losses themselves")
+        #expect(b.contains("training loss, 3 steps") && !b.lowercased().contains("nan"))
+        #expect(b.contains(">-20<") && (b.contains(">-26<") || b.contains(">-25<")), "the linear axis labels the highest and lowest loss")
+    }
+}
