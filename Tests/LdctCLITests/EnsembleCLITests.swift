@@ -23,7 +23,7 @@ struct EnsembleCLITests {
         #expect(ds.string(.derivationDescription)?.contains("mean of 2 mirrored/rotated views") == true)
         #expect(RestoreManifest.load(root: out).series.first?.views == 2)
         #expect(RestoreManifest.load(root: one).series.first?.views == nil)
-        // The average is not the single pass: pixels differ, but only by what a mirror changes.
+        // The average is not the single pass: the restored pixel values differ.
         let a = try contents(one).values.flatMap { $0 }.sorted(), b = try contents(out).values.flatMap { $0 }.sorted()
         #expect(a.count == b.count && a != b)
         let again = try ldct("restore", input, "-o", out, "--model", smallModel, "--ensemble", "2")
