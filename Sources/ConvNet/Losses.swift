@@ -11,25 +11,32 @@ public enum Loss: String, Sendable, CaseIterable, Codable {
 
     /// Restoration losses, mean over all elements (PyTorch's reduction='mean'). With
     /// `sampleWeights` (one per batch item), item b's terms are multiplied by its weight (the mean
-    /// still divides by the element count, so weights of 1 give the unweighted loss exactly).
-    public func evaluate(_ output: Tensor, _ target: Tensor, sampleWeights: [Float]? = nil) -> (loss: Double, gradient: Tensor) {
+    /// still divides by the element count, so weights of 1 give the unweighted loss exactly). With
+    /// `pixelWeights` (the output's shape), each pixel's term of the pixel-wise part (MSE, L1; not
+    /// SSIM, whose terms are windows) is multiplied by its weight as well (`Losses.windowWeights`).
+    /// `ssimWeight` is W of `psnr-ssim` (nil: 50); the other losses ignore it.
+    public func evaluate(_ output: Tensor, _ target: Tensor, sampleWeights: [Float]? = nil, pixelWeights: Tensor? = nil,
+                         ssimWeight: Double? = nil) -> (loss: Double, gradient: Tensor) {
         switch self {
-        case .mse: return Losses.mse(output, target, sampleWeights: sampleWeights)
-        case .l1: return Losses.l1(output, target, sampleWeights: sampleWeights)
-        case .ssim: return Losses.ssimL1(output, target, sampleWeights: sampleWeights)
-        case .psnrSSIM: return Losses.psnrSSIM(output, target, sampleWeights: sampleWeights)
+        case .mse: return Losses.mse(output, target, sampleWeights: sampleWeights, pixelWeights: pixelWeights)
+        case .l1: return Losses.l1(output, target, sampleWeights: sampleWeights, pixelWeights: pixelWeights)
+        case .ssim: return Losses.ssimL1(output, target, sampleWeights: sampleWeights, pixelWeights: pixelWeights)
+        case .psnrSSIM:
+            return Losses.psnrSSIM(output, target, sampleWeights: sampleWeights, pixelWeights: pixelWeights,
+                                   ssimWeight: ssimWeight ?? Losses.defaultSSIMWeight)
         }
     }
 }
 
 public enum Losses {
-    /// L = mean((y − t)²); dL/dy = 2(y − t)/n. With `sampleWeights`, item b's terms × w_b.
-    public static func mse(_ y: Tensor, _ t: Tensor, sampleWeights: [Float]? = nil) -> (loss: Double, gradient: Tensor) {
+    /// L = mean((y − t)²); dL/dy = 2(y − t)/n. With `sampleWeights`, item b's terms × w_b; with
+    /// `pixelWeights`, pixel i's term × p_i too.
+    public static func mse(_ y: Tensor, _ t: Tensor, sampleWeights: [Float]? = nil, pixelWeights: Tensor? = nil) -> (loss: Double, gradient: Tensor) {
         precondition(y.shape == t.shape, "mse shapes \(y.shape) vs \(t.shape)")
         var g = Tensor(zeros: y.shape)
         let n = Float(y.count)
         var sum = 0.0
-        forEachItem(y, sampleWeights) { i, w in
+        forEachItem(y, sampleWeights, pixelWeights) { i, w in
             let d = y.data[i] - t.data[i]
             sum += Double(w) * Double(d) * Double(d)
             g.data[i] = 2 * d * w / n
@@ -38,13 +45,13 @@ public enum Losses {
     }
 
     /// L = mean|y − t|; dL/dy = sign(y − t)/n (0 where equal, as PyTorch). With `sampleWeights`,
-    /// item b's terms × w_b.
-    public static func l1(_ y: Tensor, _ t: Tensor, sampleWeights: [Float]? = nil) -> (loss: Double, gradient: Tensor) {
+    /// item b's terms × w_b; with `pixelWeights`, pixel i's term × p_i too.
+    public static func l1(_ y: Tensor, _ t: Tensor, sampleWeights: [Float]? = nil, pixelWeights: Tensor? = nil) -> (loss: Double, gradient: Tensor) {
         precondition(y.shape == t.shape, "l1 shapes \(y.shape) vs \(t.shape)")
         var g = Tensor(zeros: y.shape)
         let n = Float(y.count)
         var sum = 0.0
-        forEachItem(y, sampleWeights) { i, w in
+        forEachItem(y, sampleWeights, pixelWeights) { i, w in
             let d = y.data[i] - t.data[i]
             sum += Double(w) * Double(abs(d))
             g.data[i] = d > 0 ? w / n : (d < 0 ? -w / n : 0)
@@ -55,6 +62,8 @@ public enum Losses {
     /// SSIM's window and constants in the network's units ((HU + 1024) / 4096): the evaluation's
     /// (11 taps, Gaussian σ 1.5; K1 0.01, K2 0.03 of a 400 HU range; docs/quality.md).
     public static let ssimRange: Double = 400.0 / 4096
+    /// W of `psnrSSIM` when none is given: 0.01 of SSIM is worth 0.5 dB (as `ldct tune`'s default).
+    public static let defaultSSIMWeight: Double = 50
     /// SSIM's luminance term depends on the mean itself, not only on differences: the evaluation
     /// scores HU as they are (water at 0), so the loss removes the network's offset of 1024 HU first.
     public static let ssimOffset: Double = 1024.0 / 4096
@@ -69,10 +78,12 @@ public enum Losses {
     /// contrast, L1 to hold the mean). SSIM per channel image over the window positions that fit
     /// inside it ("valid": (H − 10) × (W − 10) values; no padding, so the gradient is exact), local
     /// statistics with population variance, on HU / 4096 (`ssimOffset`), as the evaluation's
-    /// scikit-image SSIM on HU. With `sampleWeights`, item b's terms × w_b.
-    /// Needs H, W ≥ 11.
-    public static func ssimL1(_ y: Tensor, _ t: Tensor, sampleWeights: [Float]? = nil, alpha: Double = 0.84) -> (loss: Double, gradient: Tensor) {
+    /// scikit-image SSIM on HU. With `sampleWeights`, item b's terms × w_b; with `pixelWeights`,
+    /// pixel i's L1 term × p_i too (SSIM's windows keep weight 1). Needs H, W ≥ 11.
+    public static func ssimL1(_ y: Tensor, _ t: Tensor, sampleWeights: [Float]? = nil, pixelWeights: Tensor? = nil,
+                              alpha: Double = 0.84) -> (loss: Double, gradient: Tensor) {
         precondition(y.shape == t.shape, "ssim shapes \(y.shape) vs \(t.shape)")
+        if let pixelWeights { precondition(pixelWeights.shape == y.shape, "pixel weights \(pixelWeights.shape) for \(y.shape)") }
         precondition(y.h >= 11 && y.w >= 11, "ssim needs images of at least 11 × 11, not \(y.h) × \(y.w)")
         if let sampleWeights { precondition(sampleWeights.count == y.n, "\(sampleWeights.count) sample weights for a batch of \(y.n)") }
         let (h, w) = (y.h, y.w), (vh, vw) = (y.h - 10, y.w - 10)
@@ -104,10 +115,10 @@ public enum Losses {
             let scale = -alpha * weight / windows
             let l1Scale = (1 - alpha) * weight / (Double(y.count) * ssimRange)
             for p in 0..<plane {
-                let d = x[p] - r[p]
-                l1Sum += weight * abs(d)
+                let d = x[p] - r[p], pw = Double(pixelWeights?.data[m * plane + p] ?? 1)
+                l1Sum += weight * pw * abs(d)
                 let dS = gMean[p] + 2 * x[p] * gSquare[p] + r[p] * gCross[p]
-                g.data[m * plane + p] = Float(scale * dS + l1Scale * (d > 0 ? 1 : (d < 0 ? -1 : 0)))
+                g.data[m * plane + p] = Float(scale * dS + l1Scale * pw * (d > 0 ? 1 : (d < 0 ? -1 : 0)))
             }
         }
         let totalWeight = sampleWeights.map { ws in Double(ws.reduce(0, +)) * Double(y.c) / Double(images) } ?? 1
@@ -120,9 +131,11 @@ public enum Losses {
     /// range, `ssimRange`; MSE with the per-sample weights as `mse`), SSIM as in `ssimL1`. With W = 50
     /// (the default of `ldct tune --ssim-weight`) 0.01 of SSIM is worth 0.5 dB. The log keeps MSE's
     /// hold on the noisiest pairs (they dominate the batch's MSE) while SSIM adds the local means and
-    /// contrast of the quiet ones; dL/dy = (10 / ln 10) · dMSE / MSE − W · dSSIM.
-    public static func psnrSSIM(_ y: Tensor, _ t: Tensor, sampleWeights: [Float]? = nil, ssimWeight: Double = 50) -> (loss: Double, gradient: Tensor) {
-        let (mseValue, mseGradient) = mse(y, t, sampleWeights: sampleWeights)
+    /// contrast of the quiet ones; dL/dy = (10 / ln 10) · dMSE / MSE − W · dSSIM. `pixelWeights`
+    /// weigh the MSE's pixels (as `mse`).
+    public static func psnrSSIM(_ y: Tensor, _ t: Tensor, sampleWeights: [Float]? = nil, pixelWeights: Tensor? = nil,
+                                ssimWeight: Double = defaultSSIMWeight) -> (loss: Double, gradient: Tensor) {
+        let (mseValue, mseGradient) = mse(y, t, sampleWeights: sampleWeights, pixelWeights: pixelWeights)
         let (ssimValue, ssimGradient) = ssimL1(y, t, sampleWeights: sampleWeights, alpha: 1)
         let floor = 1e-14   // (≈ 4e-4 HU)²: identical images give a finite loss
         let m = max(mseValue, floor)
@@ -155,14 +168,27 @@ public enum Losses {
 
     /// Calls `body(element index, weight of its batch item)` for every element; weight 1 without
     /// weights (so the unweighted losses are unchanged bit for bit).
-    static func forEachItem(_ y: Tensor, _ weights: [Float]?, _ body: (Int, Float) -> Void) {
+    /// Calls `body(i, w)` for every element i with its weight: the item's sample weight times the
+    /// pixel's weight (1 where not given).
+    static func forEachItem(_ y: Tensor, _ weights: [Float]?, _ pixelWeights: Tensor? = nil, _ body: (Int, Float) -> Void) {
+        if let pixelWeights { precondition(pixelWeights.shape == y.shape, "pixel weights \(pixelWeights.shape) for \(y.shape)") }
         guard let weights else {
-            for i in 0..<y.count { body(i, 1) }
+            if let pixelWeights { for i in 0..<y.count { body(i, pixelWeights.data[i]) } } else { for i in 0..<y.count { body(i, 1) } }
             return
         }
         precondition(weights.count == y.n, "\(weights.count) sample weights for a batch of \(y.n)")
         let per = y.count / max(y.n, 1)
-        for b in 0..<y.n { for i in b * per..<(b + 1) * per { body(i, weights[b]) } }
+        for b in 0..<y.n { for i in b * per..<(b + 1) * per { body(i, weights[b] * (pixelWeights?.data[i] ?? 1)) } }
+    }
+
+    /// Pixel weights for a target batch: 1 where the target lies within `window` (in the target's
+    /// units), `outside` elsewhere. With the evaluation's soft-tissue window (−160…240 HU, which
+    /// PSNR and SSIM clip to) and `outside` < 1 the loss spends less of itself on lung, air and bone,
+    /// whose errors the evaluation does not see, while still holding them (`outside` > 0).
+    public static func windowWeights(target t: Tensor, window: ClosedRange<Float>, outside: Float) -> Tensor {
+        var w = Tensor(zeros: t.shape)
+        for i in 0..<t.count { w.data[i] = window.contains(t.data[i]) ? 1 : outside }
+        return w
     }
 
     /// Softmax over the channel axis of [N, K, H, W] (numerically stable).

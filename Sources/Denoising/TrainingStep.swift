@@ -3,15 +3,17 @@ import Foundation
 
 /// One optimisation step of RED-CNN on a batch: forward, loss, backward, Adam.
 public enum TrainingStep {
-    /// Returns the loss before the update. `combine`, when given, turns this process's gradient
+    /// Returns the loss before the update. `sampleWeights`, `pixelWeights` and `ssimWeight` as in
+    /// `Loss.evaluate`. `combine`, when given, turns this process's gradient
     /// and loss into those of the whole batch before the update (data-parallel training: the mean
     /// over the ranks).
     @discardableResult
     public static func run(model: REDCNN, optimizer: inout Adam, input: Tensor, target: Tensor, loss: Loss = .mse,
-                           sampleWeights: [Float]? = nil, learningRate: Float,
+                           sampleWeights: [Float]? = nil, pixelWeights: Tensor? = nil, ssimWeight: Double? = nil,
+                           learningRate: Float,
                            combine: ((_ gradients: inout [Float], _ loss: inout Double) -> Void)? = nil) -> Double {
         let saved = model.forward(input)
-        var (value, dy) = loss.evaluate(saved.y, target, sampleWeights: sampleWeights)
+        var (value, dy) = loss.evaluate(saved.y, target, sampleWeights: sampleWeights, pixelWeights: pixelWeights, ssimWeight: ssimWeight)
         var grads = model.backward(saved, outputGradient: dy)
         combine?(&grads, &value)
         optimizer.update(&model.parameters, gradients: grads, learningRate: learningRate)

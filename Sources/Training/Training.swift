@@ -56,6 +56,14 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// the few kernels of its training series — the held-out scanner's edges were what a network
     /// fine-tuned on four kernels altered (docs/default-model-training.md, attempt 13).
     public var kernelAugment: Float?
+    /// Weight of the pixels whose normal-dose value lies outside `lossWindow` in the pixel-wise part
+    /// of the loss (MSE, L1; nil or 1: every pixel alike). The evaluation — PSNR and SSIM clipped to
+    /// the soft-tissue window, as radiologists read the abdomen — does not see errors in lung, air
+    /// and bone, yet about half of a chest patch's squared noise is there; below 1 the loss spends
+    /// more of itself on soft tissue while still holding the rest (> 0).
+    public var outsideWeight: Float?
+    /// W of `--loss psnr-ssim` (−PSNR + W · (1 − SSIM)); nil: `Losses.defaultSSIMWeight` (50).
+    public var ssimWeight: Double?
     /// How low-dose slices find their normal-dose partners (nil: auto).
     public var pairBy: PairingMode?
     /// How --simulate-dose partners are made: "realistic" = `NoisePlan` (per-slice exposure,
@@ -71,6 +79,9 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// series, when every series is needed for training. nil: hold out whole series.
     public var validationLow: [String]?
     public var validationNormal: [String]?
+
+    /// The window of `outsideWeight` (HU): the evaluation's soft-tissue window (docs/quality.md).
+    public static let lossWindow: ClosedRange<Float> = -160...240
 
     /// Reference noise for `noiseWeightPower`: a pair with this σ (HU) gets weight 1.
     public static let noiseWeightReference: Float = 20
@@ -108,6 +119,11 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         }
         guard !(identityStart == true && initialWeights != nil) else { throw bad("--identity-start and --init-weights exclude each other") }
         if let p = noiseWeightPower { guard p > 0 && p <= 4 else { throw bad("noise weight power must be in (0, 4]") } }
+        if let o = outsideWeight { guard o > 0 && o <= 1 else { throw bad("outside-window weight must be in (0, 1], not \(o)") } }
+        if let w = ssimWeight {
+            guard w.isFinite && w >= 0 && w <= 1000 else { throw bad("SSIM weight must be in [0, 1000], not \(w)") }
+            guard loss == .psnrSSIM else { throw bad("an SSIM weight needs --loss psnr-ssim") }
+        }
         if let a = kernelAugment { guard a >= 0 && a <= 0.25 else { throw bad("kernel augmentation must be in [0, 0.25], not \(a)") } }
         if let s = simulation, s != "realistic" { throw bad("simulation must be \"realistic\" or absent, not \(s)") }
         if validationNormal != nil && validationLow == nil { throw bad("--validation-normal needs --validation-low") }
@@ -354,7 +370,8 @@ public final class Trainer {
         let sigmas = train.map(\.noiseSigma).sorted()
         if let lo = sigmas.first, let hi = sigmas.last {
             log(String(format: "noise of the training pairs (RMS of low − normal in the body): %.1f … %.1f HU, median %.1f", lo, hi, sigmas[sigmas.count / 2])
-                + (config.noiseWeightPower.map { String(format: "; loss weighted by (%g HU / σ)^%g", Double(TrainingConfig.noiseWeightReference), Double($0)) } ?? ""))
+                + (config.noiseWeightPower.map { String(format: "; loss weighted by (%g HU / σ)^%g", Double(TrainingConfig.noiseWeightReference), Double($0)) } ?? "")
+                + (config.outsideWeight.map { String(format: "; pixels outside %g…%g HU weighted %g", Double(TrainingConfig.lossWindow.lowerBound), Double(TrainingConfig.lossWindow.upperBound), Double($0)) } ?? ""))
         }
         log("\(train.count) training slice pair(s) from \(seriesUIDs.count - validationSeries.count) series; \(validation.count) validation slice(s) from \(Set(validation.map(\.series)).count) series")
     }
@@ -478,8 +495,11 @@ public final class Trainer {
                 }
             }
             let lr = config.schedule.rate(at: step)
+            let window = model.normalize(TrainingConfig.lossWindow.lowerBound)...model.normalize(TrainingConfig.lossWindow.upperBound)
+            let pixelWeights = config.outsideWeight.flatMap { $0 < 1 ? Losses.windowWeights(target: t, window: window, outside: $0) : nil }
             let loss = TrainingStep.run(model: model, optimizer: &optimizer, input: x, target: t, loss: config.loss,
-                                        sampleWeights: config.noiseWeightPower != nil ? w : nil, learningRate: lr, combine: combine)
+                                        sampleWeights: config.noiseWeightPower != nil ? w : nil, pixelWeights: pixelWeights,
+                                        ssimWeight: config.ssimWeight, learningRate: lr, combine: combine)
             step += 1
             var validationText: String?
             var row = "\(step),\(loss),\(lr),\(String(format: "%.2f", Date().timeIntervalSince(start)))"
@@ -559,7 +579,17 @@ public final class Trainer {
             "training_steps": String(step), "training_seed": String(config.seed), "training_patch": String(config.patch),
             "training_batch": String(config.batch), "training_loss": config.loss.rawValue,
             "training_config_hash": config.hash, "trained_by": "ldct train (LowDoseCT)",
-        ])
+        ].merging(lossMetadata) { a, _ in a })
+    }
+
+    /// The loss's options, when set, for the model's metadata.
+    var lossMetadata: [String: String] {
+        var m: [String: String] = [:]
+        if let w = config.ssimWeight { m["training_ssim_weight"] = String(w) }
+        if let o = config.outsideWeight {
+            m["training_outside_weight"] = "\(o) outside \(Int(TrainingConfig.lossWindow.lowerBound))…\(Int(TrainingConfig.lossWindow.upperBound)) HU"
+        }
+        return m
     }
 
     func restore(_ file: SafeTensors) throws {

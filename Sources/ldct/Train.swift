@@ -47,6 +47,8 @@ struct Train: ParsableCommand {
     @Option(help: "Shape of the learning-rate decay: exponential (default) or cosine.") var decayShape: String?
     @Option(help: "Weight each pair's loss by (20 HU / its noise)^P, so quiet images count more (e.g. 1).") var noiseWeight: Float?
     @Option(help: "Kernel augmentation A (0–0.25): filter each patch pair, low and normal alike, by [a, 1−2a, a] with a in [−A/2, A] (blur or sharpen), e.g. 0.2.") var kernelAugment: Float?
+    @Option(help: "Weight W (0–1] of the pixels whose normal-dose value lies outside the soft-tissue window −160…240 HU (the evaluation's) in the loss's pixel-wise part (MSE, L1), e.g. 0.2: soft tissue counts more, lung, air and bone still count (default 1: all pixels alike).") var outsideWeight: Float?
+    @Option(help: "W of --loss psnr-ssim: −PSNR + W × (1 − SSIM) (default 50: 0.01 of SSIM is worth 0.5 dB).") var ssimWeight: Double?
     @Option(help: ArgumentHelp(PairingMode.help)) var pairBy: PairingMode = .auto
     @Option(help: "Threads for the network (default: all cores; under mpirun, the cores divided among the node's ranks).") var threads: Int?
     @Option(help: ArgumentHelp(ConvolutionAlgorithm.help + " A resumed run keeps the path it was started with."))
@@ -57,6 +59,11 @@ struct Train: ParsableCommand {
             guard output != nil else { throw ValidationError("give -o RUN for a new run, or --resume RUN") }
             guard !normal.isEmpty else { throw ValidationError("--normal is required") }
             guard Loss(rawValue: loss) != nil else { throw ValidationError("unknown loss '\(loss)' (mse, l1, ssim, psnr-ssim)") }
+            if let o = outsideWeight, !(o > 0 && o <= 1) { throw ValidationError("--outside-weight: the outside-window weight must be in (0, 1], not \(o)") }
+            if let w = ssimWeight {
+                guard loss == Loss.psnrSSIM.rawValue else { throw ValidationError("--ssim-weight: an SSIM weight needs --loss psnr-ssim") }
+                guard w.isFinite, w >= 0, w <= 1000 else { throw ValidationError("--ssim-weight must be in [0, 1000], not \(w)") }
+            }
         }
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
     }
@@ -108,6 +115,8 @@ struct Train: ParsableCommand {
                 config.decayShape = decayShape
                 config.noiseWeightPower = noiseWeight
                 config.kernelAugment = kernelAugment
+                config.outsideWeight = outsideWeight
+                config.ssimWeight = ssimWeight
                 config.pairBy = pairBy == .auto ? nil : pairBy
                 config.simulation = config.simulateDoses.isEmpty ? nil : "realistic"
                 config.conv = conv
