@@ -135,6 +135,7 @@ public struct Pipeline: Sendable, Equatable {
             "threads": Key(kind: .int, flag: "--threads"), "pair_by": Key(kind: .string, flag: "--pair-by"),
             "conv": Key(kind: .string, flag: "--conv"), "ssim_weight": Key(kind: .double, flag: "--ssim-weight"),
             "monotone": Key(kind: .bool, flag: "--monotone"), "correct_hu": Key(kind: .bool, flag: "--correct-hu"),
+            "ensemble": Key(kind: .int, flag: "--ensemble"),
         ],
         "merge": [
             "base": Key(kind: .path, flag: "--base", role: .input),

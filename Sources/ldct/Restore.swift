@@ -106,6 +106,10 @@ struct Restore: ParsableCommand {
         }
         if model == nil { printError("ldct restore: default model \(modelPath)") }
         if !chosen.isIdentity { printError("ldct restore: strength \(chosen)") }
+        if case .auto = chosen, let tunedViews = metadata["strength_tuned_views"].flatMap(Int.init) ?? Optional(1), tunedViews != ensemble {
+            // A curve fits what the network removed with the views it was tuned on; say when this restore differs.
+            printError("ldct restore: note: the strength curve was tuned on \(tunedViews) view(s); this restore averages \(ensemble)")
+        }
         let views = ViewEnsemble(count: ensemble) ?? .single
         if !views.isSingle { printError("ldct restore: mean of \(views.count) views per slice") }
         let restorer = StudyRestorer(model: loaded, modelLabel: (modelPath as NSString).lastPathComponent, uidRoot: uidRoot,

@@ -55,11 +55,15 @@ struct Tune: ParsableCommand {
     @Option(help: ArgumentHelp(PairingMode.help))
     var pairBy: PairingMode = .auto
 
+    @Option(help: "Tune on the mean of N mirrored/rotated views of the network's output (1, 2, 4 or 8), as `ldct restore --ensemble N` will restore: the curve then fits what that restore removes (N times the tune's time).")
+    var ensemble: Int = 1
+
     func validate() throws {
         guard knots >= 1, knots <= 20 else { throw ValidationError("--knots must be within 1…20") }
         guard maxStrength > 0, maxStrength <= 2 else { throw ValidationError("--max-strength must be within 0…2") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard ssimWeight.isFinite, ssimWeight >= 0, ssimWeight <= 1000 else { throw ValidationError("--ssim-weight must be within 0…1000") }
+        if ViewEnsemble(count: ensemble) == nil { throw ValidationError("--ensemble: \(EnsembleError(text: String(ensemble)))") }
     }
 
     func run() throws {
@@ -91,7 +95,8 @@ struct Tune: ParsableCommand {
             printError("ldct tune: no low/normal-dose pairs found")
             throw ExitCodes.nothingFound
         }
-        let restorer = SliceRestorer(model: loaded)
+        let views = ViewEnsemble(count: ensemble) ?? .single
+        let restorer = SliceRestorer(model: loaded, ensemble: views)
         let progress = ProgressLine()
         var samples: [StrengthSample] = []
         var errors = lowScan.errors.map { "\($0)" } + normalScan.errors.map { "\($0)" }
@@ -127,6 +132,7 @@ struct Tune: ParsableCommand {
             summary += String(format: "; SSIM %.4f, %.4f, %.4f (%.4f); score PSNR + %g × SSIM", si, sn, st, so, ssimWeight)
         }
         if monotone { summary += "; monotone" }
+        if !views.isSingle { summary += "; network averaged over \(views.count) views" }
         var shiftLine = "network's mean HU shift in uniform soft tissue: not measured (no uniform squares in the normal-dose slices)"
         if let shift = fit.networkShift {
             shiftLine = String(format: "network's mean HU shift in uniform soft tissue: %+.2f HU (%d slices)", shift, fit.shiftSlices)
@@ -144,6 +150,8 @@ struct Tune: ParsableCommand {
         }
         metadata[StrengthCurve.metadataKey] = fit.curve.description
         metadata["strength_tuned_on"] = summary
+        // The views the curve was fitted for (`restore --ensemble`); absent: one, the network as it is.
+        if views.isSingle { metadata.removeValue(forKey: "strength_tuned_views") } else { metadata["strength_tuned_views"] = String(views.count) }
         do {
             try FileManager.default.createDirectory(atPath: (output as NSString).deletingLastPathComponent.isEmpty ? "." : (output as NSString).deletingLastPathComponent,
                                                     withIntermediateDirectories: true)

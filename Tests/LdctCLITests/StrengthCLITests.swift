@@ -32,6 +32,37 @@ struct StrengthCLITests {
         return path
     }
 
+    @Test("tune --ensemble N fits the curve on N views and records it; restore says when its views differ; merge drops it; bad N is refused")
+    func tuneOnViews() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (normal, low) = try pairs(in: dir)
+        let base = try nearIdentityModel(in: dir)
+        let args = ["--model", base, "--low"] + low + ["--normal", normal, "--knots", "2"]
+        let one = try ldct(["tune"] + args + ["-o", dir + "/one.safetensors"])
+        let two = try ldct(["tune"] + args + ["-o", dir + "/two.safetensors", "--ensemble", "2"])
+        #expect(one.code == 0 && two.code == 0, "\(one.err) \(two.err)")
+        #expect(two.err.contains("network averaged over 2 views") && !one.err.contains("views"), "\(two.err)")
+        let (_, metaOne) = try ModelFile.load(dir + "/one.safetensors")
+        let (_, metaTwo) = try ModelFile.load(dir + "/two.safetensors")
+        #expect(metaOne["strength_tuned_views"] == nil && metaTwo["strength_tuned_views"] == "2")
+        // The two fits saw different network outputs (the mean of two views removes less of the
+        // same noise), so their summaries differ.
+        #expect(metaOne["strength_tuned_on"] != metaTwo["strength_tuned_on"])
+        let same = try ldct("restore", low[1], "-o", dir + "/r2", "--model", dir + "/two.safetensors", "--ensemble", "2")
+        let other = try ldct("restore", low[1], "-o", dir + "/r1", "--model", dir + "/two.safetensors")
+        #expect(same.code == 0 && other.code == 0, "\(same.err) \(other.err)")
+        #expect(!same.err.contains("tuned on") && other.err.contains("the strength curve was tuned on 2 view(s); this restore averages 1"), "\(other.err)")
+        let plain = try ldct("restore", low[1], "-o", dir + "/r3", "--model", dir + "/one.safetensors", "--ensemble", "2")
+        #expect(plain.err.contains("tuned on 1 view(s); this restore averages 2"), "\(plain.err)")
+        let merged = try ldct("merge", "--base", base, "--tuned", dir + "/two.safetensors", "--weight", "0.5", "-o", dir + "/merged.safetensors")
+        #expect(merged.code == 0, "\(merged.err)")
+        #expect(try ModelFile.load(dir + "/merged.safetensors").1["strength_tuned_views"] == nil)
+        let bad = try ldct(["tune"] + args + ["-o", dir + "/bad.safetensors", "--ensemble", "3"])
+        #expect(bad.code == 64 && bad.err.contains("ensemble '3' is not one of 1, 2, 4, 8"), "\(bad.err)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/bad.safetensors"))
+    }
+
     @Test("tune writes a copy with a strength curve and the same weights; restore then uses auto per slice, recorded in files and manifest")
     func tuneThenRestore() throws {
         let dir = scratch()
