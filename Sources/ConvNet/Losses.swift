@@ -166,10 +166,8 @@ public enum Losses {
         return out
     }
 
-    /// Calls `body(element index, weight of its batch item)` for every element; weight 1 without
-    /// weights (so the unweighted losses are unchanged bit for bit).
     /// Calls `body(i, w)` for every element i with its weight: the item's sample weight times the
-    /// pixel's weight (1 where not given).
+    /// pixel's weight; 1 without weights (so the unweighted losses are unchanged bit for bit).
     static func forEachItem(_ y: Tensor, _ weights: [Float]?, _ pixelWeights: Tensor? = nil, _ body: (Int, Float) -> Void) {
         if let pixelWeights { precondition(pixelWeights.shape == y.shape, "pixel weights \(pixelWeights.shape) for \(y.shape)") }
         guard let weights else {
