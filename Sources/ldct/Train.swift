@@ -59,11 +59,6 @@ struct Train: ParsableCommand {
             guard output != nil else { throw ValidationError("give -o RUN for a new run, or --resume RUN") }
             guard !normal.isEmpty else { throw ValidationError("--normal is required") }
             guard Loss(rawValue: loss) != nil else { throw ValidationError("unknown loss '\(loss)' (mse, l1, ssim, psnr-ssim)") }
-            if let o = outsideWeight, !(o > 0 && o <= 1) { throw ValidationError("--outside-weight: the outside-window weight must be in (0, 1], not \(o)") }
-            if let w = ssimWeight {
-                guard loss == Loss.psnrSSIM.rawValue else { throw ValidationError("--ssim-weight: an SSIM weight needs --loss psnr-ssim") }
-                guard w.isFinite, w >= 0, w <= 1000 else { throw ValidationError("--ssim-weight must be in [0, 1000], not \(w)") }
-            }
         }
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
     }
