@@ -106,8 +106,9 @@ struct Restore: ParsableCommand {
         }
         if model == nil { printError("ldct restore: default model \(modelPath)") }
         if !chosen.isIdentity { printError("ldct restore: strength \(chosen)") }
-        if case .auto = chosen, let tunedViews = metadata["strength_tuned_views"].flatMap(Int.init) ?? Optional(1), tunedViews != ensemble {
-            // A curve fits what the network removed with the views it was tuned on; say when this restore differs.
+        // A curve fits what the network removed with the views it was tuned on; say when this restore differs.
+        let tunedViews = metadata["strength_tuned_views"].flatMap(Int.init) ?? 1
+        if case .auto = chosen, tunedViews != ensemble {
             printError("ldct restore: note: the strength curve was tuned on \(tunedViews) view(s); this restore averages \(ensemble)")
         }
         let views = ViewEnsemble(count: ensemble) ?? .single
