@@ -18,7 +18,7 @@ public struct ViewEnsemble: Sendable, Equatable, CustomStringConvertible {
         public var mirrorColumns: Bool
         public var mirrorRows: Bool
 
-        /// [1, 1, H, W] → the view ([1, 1, W, H] when transposed).
+        /// [1, C, H, W] → the view ([1, C, W, H] when transposed), every channel alike.
         public func apply(_ x: Tensor) -> Tensor {
             var y = transpose ? Self.transposed(x) : x
             if mirrorColumns || mirrorRows { y = Self.mirrored(y, columns: mirrorColumns, rows: mirrorRows) }
@@ -34,10 +34,13 @@ public struct ViewEnsemble: Sendable, Equatable, CustomStringConvertible {
 
         static func transposed(_ x: Tensor) -> Tensor {
             let (h, w) = (x.h, x.w)
-            var y = Tensor(zeros: [1, 1, w, h])
+            var y = Tensor(zeros: [x.n, x.c, w, h])
             x.data.withUnsafeBufferPointer { src in
                 y.data.withUnsafeMutableBufferPointer { dst in
-                    for r in 0..<h { for c in 0..<w { dst[c * h + r] = src[r * w + c] } }
+                    for p in 0..<x.n * x.c {
+                        let o = p * h * w
+                        for r in 0..<h { for c in 0..<w { dst[o + c * h + r] = src[o + r * w + c] } }
+                    }
                 }
             }
             return y
@@ -48,9 +51,12 @@ public struct ViewEnsemble: Sendable, Equatable, CustomStringConvertible {
             var y = Tensor(zeros: x.shape)
             x.data.withUnsafeBufferPointer { src in
                 y.data.withUnsafeMutableBufferPointer { dst in
-                    for r in 0..<h {
-                        let sr = rows ? h - 1 - r : r
-                        for c in 0..<w { dst[r * w + c] = src[sr * w + (columns ? w - 1 - c : c)] }
+                    for p in 0..<x.n * x.c {
+                        let o = p * h * w
+                        for r in 0..<h {
+                            let sr = rows ? h - 1 - r : r
+                            for c in 0..<w { dst[o + r * w + c] = src[o + sr * w + (columns ? w - 1 - c : c)] }
+                        }
                     }
                 }
             }
@@ -86,15 +92,18 @@ public struct ViewEnsemble: Sendable, Equatable, CustomStringConvertible {
     /// "1", "8": for logs and the restore manifest.
     public var description: String { String(count) }
 
-    /// The mean over the views of view⁻¹(network(view(x))) for a [1, 1, H, W] input.
+    /// The mean over the views of view⁻¹(network(view(x))) for a [1, C, H, W] input (the network's
+    /// output [1, 1, H, W]; a noise-level channel is constant, so every view carries it unchanged).
     public func run(_ x: Tensor, _ network: (Tensor) -> Tensor) -> Tensor {
         guard count > 1 else { return network(x) }
-        var sum = [Double](repeating: 0, count: x.count)
+        var sum: [Double] = []
+        var shape = x.shape
         for view in views {
             let y = view.invert(network(view.apply(x)))
+            if sum.isEmpty { sum = [Double](repeating: 0, count: y.count); shape = y.shape }
             for i in sum.indices { sum[i] += Double(y.data[i]) }
         }
-        var mean = Tensor(zeros: x.shape)
+        var mean = Tensor(zeros: shape)
         let n = Double(count)
         for i in sum.indices { mean.data[i] = Float(sum[i] / n) }
         return mean

@@ -16,11 +16,19 @@ public enum ModelFile {
             tensors[name.hasPrefix("module.") ? String(name.dropFirst(7)) : name] = t
         }
         guard let first = tensors["conv1.weight"] else { throw ConvNetError.missingTensor(file: path, name: "conv1.weight") }
-        guard first.shape.count == 4, first.shape[1] == 1, first.shape[2] == first.shape[3], first.shape[0] > 0 else {
+        guard first.shape.count == 4, (1...2).contains(first.shape[1]), first.shape[2] == first.shape[3], first.shape[0] > 0 else {
             throw ConvNetError.shapeMismatch(file: path, name: "conv1.weight", expected: [-1, 1, 5, 5], found: first.shape)
         }
         let meta = file.metadata
-        var config = REDCNNConfig(width: first.shape[0], kernel: first.shape[2])
+        // Two input channels: the slice and its noise level, measured by the estimator the metadata
+        // names (a plain PyTorch export without metadata is taken to use ours, as docs/model-format.md says).
+        if let named = meta[NoiseLevel.metadataKey], named != NoiseLevel.estimator {
+            throw ConvNetError.malformed(file: path, reason: "its noise-level channel was made by an estimator this version does not have (\(named))")
+        }
+        if first.shape[1] == 1, meta[NoiseLevel.metadataKey] != nil {
+            throw ConvNetError.malformed(file: path, reason: "metadata names a noise-level channel, but conv1.weight has one input channel")
+        }
+        var config = REDCNNConfig(width: first.shape[0], kernel: first.shape[2], noiseLevelChannel: first.shape[1] == 2)
         if let v = meta["final_relu"] { config.finalReLU = v != "false" && v != "0" }
         if let v = meta["hu_offset"].flatMap(Float.init) { config.huOffset = v }
         if let v = meta["hu_scale"].flatMap(Float.init) {
@@ -55,6 +63,7 @@ public enum ModelFile {
         file.metadata["final_relu"] = model.config.finalReLU ? "true" : "false"
         file.metadata["hu_offset"] = String(model.config.huOffset)
         file.metadata["hu_scale"] = String(model.config.huScale)
+        file.metadata[NoiseLevel.metadataKey] = model.config.noiseLevelChannel ? NoiseLevel.estimator : nil
         try file.write(to: path)
     }
 
@@ -70,6 +79,7 @@ public enum ModelFile {
             }
         }
         hash ^= model.config.finalReLU ? 1 : 0
+        if model.config.noiseLevelChannel { hash ^= 2 }
         return String(hash, radix: 16)
     }
 }

@@ -28,9 +28,15 @@ public enum ModelMerge {
 
     /// `(1 − weight) × base + weight × tuned`. The configurations must match exactly; `names` label
     /// the two in errors (file paths from the CLI).
+    /// A model without the noise-level channel merges with one that has it as what it is: the same
+    /// network with zero weights on the channel (`REDCNN.addingNoiseLevelChannel`).
     public static func interpolate(base: REDCNN, tuned: REDCNN, weight: Double,
                                    names: (base: String, tuned: String) = ("base", "tuned")) throws -> REDCNN {
         guard weight.isFinite, weight >= 0, weight <= 1 else { throw MergeError.weightOutOfRange(weight) }
+        var base = base, tuned = tuned
+        if base.config.noiseLevelChannel != tuned.config.noiseLevelChannel {
+            if base.config.noiseLevelChannel { tuned = tuned.addingNoiseLevelChannel() } else { base = base.addingNoiseLevelChannel() }
+        }
         let a = base.config, b = tuned.config
         var differences: [String] = []
         if a.width != b.width { differences.append("width \(a.width) against \(b.width)") }
@@ -58,7 +64,7 @@ public enum ModelMerge {
                                 weight: Double) -> [String: String] {
         var meta = tuned.metadata
         for key in perWeightsKeys { meta[key] = nil }
-        for key in ["format", "architecture", "width", "kernel", "final_relu", "hu_offset", "hu_scale"] { meta[key] = nil }
+        for key in ["format", "architecture", "width", "kernel", "final_relu", "hu_offset", "hu_scale", NoiseLevel.metadataKey] { meta[key] = nil }
         let line = String(format: "%.3g × %@ (fingerprint %@) + %.3g × %@ (fingerprint %@)",
                           1 - weight, (base.name as NSString).lastPathComponent, ModelFile.fingerprint(base.model),
                           weight, (tuned.name as NSString).lastPathComponent, ModelFile.fingerprint(tuned.model))

@@ -5,8 +5,9 @@ import Foundation
 /// transposed convolutions, three shortcuts each followed by ReLU, optional final ReLU.
 ///
 /// Parameter names and layouts are PyTorch's state_dict of the common re-implementation
-/// (`conv1.weight` [W, 1, 5, 5] … `tconv5.bias` [1]; ConvTranspose2d weights [in, out, k, k]), all in
-/// one contiguous buffer in that order.
+/// (`conv1.weight` [W, C, 5, 5] … `tconv5.bias` [1]; ConvTranspose2d weights [in, out, k, k]), all in
+/// one contiguous buffer in that order. C = 1 (the paper), or 2 with the noise-level channel
+/// (`NoiseLevel`): the output is still one channel, and the global shortcut adds channel 0 only.
 public struct REDCNNConfig: Sendable, Equatable, Codable {
     /// Filters per layer (96 in the paper).
     public var width: Int = 96
@@ -16,14 +17,21 @@ public struct REDCNNConfig: Sendable, Equatable, Codable {
     /// The network sees (HU + offset) / scale.
     public var huOffset: Float = 1024
     public var huScale: Float = 4096
+    /// A second input channel holding the slice's blind noise level (`NoiseLevel`).
+    public var noiseLevelChannel: Bool = false
 
-    public init(width: Int = 96, kernel: Int = 5, finalReLU: Bool = true, huOffset: Float = 1024, huScale: Float = 4096) {
+    public init(width: Int = 96, kernel: Int = 5, finalReLU: Bool = true, huOffset: Float = 1024, huScale: Float = 4096,
+                noiseLevelChannel: Bool = false) {
         self.width = width
         self.kernel = kernel
         self.finalReLU = finalReLU
         self.huOffset = huOffset
         self.huScale = huScale
+        self.noiseLevelChannel = noiseLevelChannel
     }
+
+    /// 1, or 2 with the noise-level channel.
+    public var inputChannels: Int { noiseLevelChannel ? 2 : 1 }
 
     /// Smallest input side the network accepts (five valid convolutions).
     public var minimumInput: Int { 5 * (kernel - 1) + 1 }
@@ -31,9 +39,9 @@ public struct REDCNNConfig: Sendable, Equatable, Codable {
     public var receptiveField: Int { 10 * (kernel - 1) + 1 }
 }
 
-/// The values forward saves for backward, by name (shapes for an input [N, 1, H, W], W = width):
-/// x [N,1,H,W]; a1…a5 = relu(conv1…5) [N,W,H−4k']; b1 = relu(tconv1(a5) + a4), b2 = relu(tconv2(b1)),
-/// b3 = relu(tconv3(b2) + a2), b4 = relu(tconv4(b3)); y = relu?(tconv5(b4) + x) [N,1,H,W].
+/// The values forward saves for backward, by name (shapes for an input [N, C, H, W], W = width):
+/// x [N,C,H,W]; a1…a5 = relu(conv1…5) [N,W,H−4k']; b1 = relu(tconv1(a5) + a4), b2 = relu(tconv2(b1)),
+/// b3 = relu(tconv3(b2) + a2), b4 = relu(tconv4(b3)); y = relu?(tconv5(b4) + x₀) [N,1,H,W] (x₀: channel 0).
 public struct REDCNNActivations: Sendable {
     public var x, a1, a2, a3, a4, a5, b1, b2, b3, b4, y: Tensor
 
@@ -62,7 +70,7 @@ public final class REDCNN {
         let w = config.width, k = config.kernel
         var convs: [Conv2D] = []
         for i in 1...5 {
-            convs.append(Conv2D(name: "conv\(i)", inChannels: i == 1 ? 1 : w, outChannels: w, kernel: k, layout: &layout))
+            convs.append(Conv2D(name: "conv\(i)", inChannels: i == 1 ? config.inputChannels : w, outChannels: w, kernel: k, layout: &layout))
         }
         var tconvs: [TransposedConv2D] = []
         for i in 1...5 {
@@ -97,7 +105,51 @@ public final class REDCNN {
         for i in v.offset..<(v.offset + v.count) { parameters[i] += hu / config.huScale }
     }
 
-    /// Forward pass on normalised input [N, 1, H, W]; returns the output and the saved values.
+    /// A copy with the noise-level channel added and zero weights on it: the same network (its
+    /// output does not depend on the channel's value), the start of a fine-tune that learns to use
+    /// it. Returns self's copy unchanged when the channel is already there.
+    public func addingNoiseLevelChannel() -> REDCNN {
+        var c = config
+        c.noiseLevelChannel = true
+        let out = REDCNN(config: c, initialization: .gaussian(sigma: 0), workspace: workspace)
+        guard !config.noiseLevelChannel else {
+            out.parameters = parameters
+            return out
+        }
+        for view in layout.views {
+            guard let target = out.layout.view(view.name) else { continue }
+            if view.name == "conv1.weight" {
+                // [W, 1, k, k] → [W, 2, k, k]: each filter's image taps, then zeros.
+                let taps = config.kernel * config.kernel
+                for o in 0..<config.width {
+                    for t in 0..<taps { out.parameters[target.offset + o * 2 * taps + t] = parameters[view.offset + o * taps + t] }
+                }
+            } else {
+                out.parameters.replaceSubrange(target.offset..<target.offset + target.count,
+                                               with: parameters[view.offset..<view.offset + view.count])
+            }
+        }
+        return out
+    }
+
+    /// The network's input for one slice [1, C, H, W]: the normalised slice, and with the
+    /// noise-level channel `noiseLevel` (`NoiseLevel.channelValue`) in every pixel of channel 1.
+    public func input(normalized: [Float], rows: Int, columns: Int, noiseLevel: Float) -> Tensor {
+        var data = normalized
+        if config.noiseLevelChannel { data += [Float](repeating: noiseLevel, count: rows * columns) }
+        return Tensor(shape: [1, config.inputChannels, rows, columns], data: data)
+    }
+
+    /// Channel 0 of [N, C, H, W] (the slice: what the global shortcut adds); x itself when C = 1.
+    func imageChannel(_ x: Tensor) -> Tensor {
+        guard x.c > 1 else { return x }
+        let plane = x.h * x.w
+        var y = Tensor(uninitialized: [x.n, 1, x.h, x.w])
+        for i in 0..<x.n { y.data.replaceSubrange(i * plane..<(i + 1) * plane, with: x.data[i * x.c * plane..<(i * x.c + 1) * plane]) }
+        return y
+    }
+
+    /// Forward pass on normalised input [N, C, H, W]; returns the output and the saved values.
     /// Shortcut sums and ReLUs run in each layer's epilogue, band by band.
     public func forward(_ x: Tensor) -> REDCNNActivations {
         checkInput(x)
@@ -110,7 +162,7 @@ public final class REDCNN {
             let b2 = t(1, b1, .relu)
             let b3 = t(2, b2, Epilogue(residual: a2, relu: true))
             let b4 = t(3, b3, .relu)
-            let y = t(4, b4, Epilogue(residual: x, relu: config.finalReLU))
+            let y = t(4, b4, Epilogue(residual: imageChannel(x), relu: config.finalReLU))
             return REDCNNActivations(x: x, a1: a1, a2: a2, a3: a3, a4: a4, a5: a5, b1: b1, b2: b2, b3: b3, b4: b4, y: y)
         }
     }
@@ -130,12 +182,13 @@ public final class REDCNN {
             h = tconv[1].forward(h, params: p, workspace: workspace, epilogue: .relu)
             h = tconv[2].forward(h, params: p, workspace: workspace, addingTo: consume a2, relu: true)
             h = tconv[3].forward(h, params: p, workspace: workspace, epilogue: .relu)
-            return tconv[4].forward(h, params: p, workspace: workspace, epilogue: Epilogue(residual: x, relu: config.finalReLU))
+            return tconv[4].forward(h, params: p, workspace: workspace, epilogue: Epilogue(residual: imageChannel(x), relu: config.finalReLU))
         }
     }
 
     private func checkInput(_ x: Tensor) {
-        precondition(x.shape.count == 4 && x.c == 1, "RED-CNN input must be [N, 1, H, W], got \(x.shape)")
+        precondition(x.shape.count == 4 && x.c == config.inputChannels,
+                     "RED-CNN input must be [N, \(config.inputChannels), H, W], got \(x.shape)")
         precondition(x.h >= config.minimumInput && x.w >= config.minimumInput,
                      "RED-CNN input must be at least \(config.minimumInput)×\(config.minimumInput)")
     }

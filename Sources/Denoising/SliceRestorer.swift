@@ -30,6 +30,8 @@ public final class SliceRestorer {
         public var alpha: Float
         /// `NoiseEstimate.removed` (HU), when measured (under `auto`).
         public var removedNoise: Float?
+        /// The blind noise σ of the input (HU) given to a model with the noise-level channel.
+        public var noiseLevel: Float? = nil
     }
 
     /// The restored slice. Padding pixels keep their original HU; the mask is carried over.
@@ -37,27 +39,34 @@ public final class SliceRestorer {
 
     /// The restored slice with the strength it got.
     public func restoreWithDetail(_ image: SliceImage) -> (image: SliceImage, detail: Detail) {
-        let network = networkOutput(image)
+        let level = model.config.noiseLevelChannel ? noiseLevel(image) : nil
+        let network = networkOutput(image, noiseLevel: level)
         var sigma: Float? = nil
         if case .auto = strength {
             sigma = NoiseEstimate.removed(input: image.hu, output: network.hu, rows: image.rows, columns: image.columns,
                                           paddingMask: image.paddingMask)
         }
         let alpha = strength.alpha(removedNoise: sigma)
-        guard alpha != 1 else { return (network, Detail(alpha: 1, removedNoise: sigma)) }
+        guard alpha != 1 else { return (network, Detail(alpha: 1, removedNoise: sigma, noiseLevel: level)) }
         var out = network
         for i in out.hu.indices { out.hu[i] = image.hu[i] + alpha * (network.hu[i] - image.hu[i]) }
-        return (out, Detail(alpha: alpha, removedNoise: sigma))
+        return (out, Detail(alpha: alpha, removedNoise: sigma, noiseLevel: level))
+    }
+
+    /// The blind noise σ (HU) of a slice, as the noise-level channel gets it (`NoiseLevel.estimate`).
+    public func noiseLevel(_ image: SliceImage) -> Float {
+        NoiseLevel.estimate(hu: image.hu, rows: image.rows, columns: image.columns, paddingMask: image.paddingMask)
     }
 
     /// The network's output for a slice, in HU (α = 1; the mean over the ensemble's views). Padding
-    /// pixels keep their original HU.
-    public func networkOutput(_ image: SliceImage) -> SliceImage {
+    /// pixels keep their original HU. A model with the noise-level channel gets `noiseLevel` (HU;
+    /// nil: measured on the slice).
+    public func networkOutput(_ image: SliceImage, noiseLevel level: Float? = nil) -> SliceImage {
         let (h, w) = (image.rows, image.columns)
         let minimum = model.config.minimumInput
         // Slices smaller than the network's minimum are edge-padded, then cropped back.
         let ph = max(h, minimum), pw = max(w, minimum)
-        var input = Tensor(zeros: [1, 1, ph, pw])
+        var input = Tensor(zeros: [1, model.config.inputChannels, ph, pw])
         let hasMask = !image.paddingMask.isEmpty
         for r in 0..<ph {
             let sr = min(r, h - 1)
@@ -67,6 +76,10 @@ public final class SliceRestorer {
                 let hu = hasMask && image.paddingMask[i] != 0 ? paddingFillHU : image.hu[i]
                 input.data[r * pw + c] = model.normalize(hu)
             }
+        }
+        if model.config.noiseLevelChannel {
+            let value = NoiseLevel.channelValue(sigma: level ?? noiseLevel(image))
+            for i in ph * pw..<2 * ph * pw { input.data[i] = value }
         }
         let output = ensemble.run(input) { model.infer($0) }
         var out = image

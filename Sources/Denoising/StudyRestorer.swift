@@ -20,6 +20,8 @@ public struct SeriesRestoreOutcome: Sendable {
     public var networkSeconds = 0.0
     /// The strength α each written slice got, in slice order (all 1 without a strength setting).
     public var alphas: [Float] = []
+    /// The blind noise σ (HU) each slice's noise-level channel got; empty for a one-channel model.
+    public var noiseLevels: [Float] = []
 }
 
 /// Progress of a restore run, for the command line's progress line.
@@ -72,6 +74,9 @@ public struct RestoreManifest: Codable, Sendable, Equatable {
         public var removedNoise: [Float?]? = nil
         /// Views the network was averaged over (`ViewEnsemble`); nil for one (and in state from before ensembles).
         public var views: Int? = nil
+        /// With a model that has the noise-level channel: the blind noise σ (HU) each file's slice
+        /// was measured with and the network was told (`NoiseLevel`), aligned with `files`; nil otherwise.
+        public var noiseLevels: [Float]? = nil
 
         /// Complete with this model, strength, ensemble and slice count, and every file still there.
         public func isComplete(fingerprint: String, strength: String, views: Int = 1, slices: Int, root: String) -> Bool {
@@ -256,6 +261,7 @@ public final class StudyRestorer {
                             let path = try session.write(index: index + j, image: restored, overrides: overrides)
                             outcome.alphas.append(detail.alpha)
                             noise.append(detail.removedNoise.map { ($0 * 10).rounded() / 10 })
+                            if let level = detail.noiseLevel { outcome.noiseLevels.append((level * 10).rounded() / 10) }
                             files.append((path as NSString).lastPathComponent)
                             outcome.slicesWritten += 1
                             done += 1
@@ -283,7 +289,8 @@ public final class StudyRestorer {
                 state: complete ? "complete" : "failed", errors: outcome.errors, finished: ISO8601DateFormatter().string(from: Date()),
                 shard: shard?.0.description, plan: shard?.1,
                 sliceStrengths: strength.isIdentity ? nil : outcome.alphas.map { ($0 * 1000).rounded() / 1000 },
-                removedNoise: strength.isIdentity ? nil : noise, views: ensemble.isSingle ? nil : ensemble.count)
+                removedNoise: strength.isIdentity ? nil : noise, views: ensemble.isSingle ? nil : ensemble.count,
+                noiseLevels: outcome.noiseLevels.isEmpty ? nil : outcome.noiseLevels)
             do { try store.save(entry) } catch { outcome.errors.append("state not written: \(error)") }
             if keepManifest {
                 manifest.record(entry)

@@ -64,6 +64,9 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var outsideWeight: Float?
     /// W of `--loss psnr-ssim` (−PSNR + W · (1 − SSIM)); nil: `Losses.defaultSSIMWeight` (50).
     public var ssimWeight: Double?
+    /// A second input channel with each slice's blind noise level (`NoiseLevel`; nil: the paper's one
+    /// channel). Weights without it (`--init-weights`) start with zero weights on it: the same network.
+    public var noiseChannel: Bool?
     /// How low-dose slices find their normal-dose partners (nil: auto).
     public var pairBy: PairingMode?
     /// How --simulate-dose partners are made: "realistic" = `NoisePlan` (per-slice exposure,
@@ -125,6 +128,9 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
             guard loss == .psnrSSIM else { throw bad("an SSIM weight needs --loss psnr-ssim") }
         }
         if let a = kernelAugment { guard a >= 0 && a <= 0.25 else { throw bad("kernel augmentation must be in [0, 0.25], not \(a)") } }
+        if noiseChannel == true, let a = kernelAugment, a > 0 {
+            throw bad("--kernel-augment and --noise-channel exclude each other: the filter changes a patch's noise after its slice's noise level was measured")
+        }
         if let s = simulation, s != "realistic" { throw bad("simulation must be \"realistic\" or absent, not \(s)") }
         if validationNormal != nil && validationLow == nil { throw bad("--validation-normal needs --validation-low") }
         if let v = validationLow, v.isEmpty { throw bad("--validation-low names no folder") }
@@ -158,6 +164,9 @@ struct PairImage {
     var normalHU: [Float]
     /// RMS of low − normal (HU) over the body (normal-dose pixels above −500 HU).
     var noiseSigma: Float
+    /// The noise-level channel's value (`NoiseLevel`, measured blind on the low-dose slice; 0 for
+    /// a model without the channel).
+    var noiseLevel: Float = 0
     /// Reconstruction kernel of the normal-dose series ("unknown" when the header has none):
     /// validation reports quality per kernel.
     var kernel: String = "unknown"
@@ -218,14 +227,21 @@ public final class Trainer {
         try config.validate()
         self.config = config
         self.run = run
-        model = REDCNN(config: REDCNNConfig(width: config.width, finalReLU: config.finalReLU), initialization: .pytorchDefault,
+        model = REDCNN(config: REDCNNConfig(width: config.width, finalReLU: config.finalReLU, noiseLevelChannel: config.noiseChannel == true),
+                       initialization: .pytorchDefault,
                        seed: config.seed, workspace: Workspace(maxColumnFloats: config.columnMiB << 18, algorithm: config.conv ?? .im2col))
         optimizer = Adam(parameterCount: model.parameterCount)
         rng = SeededGenerator(seed: config.seed ^ 0x7A11)
         if let path = config.initialWeights {
-            let (start, _) = try ModelFile.load(path)
+            var (start, _) = try ModelFile.load(path)
             guard start.config.width == config.width else {
                 throw TrainingError.invalidConfiguration(reason: "\(path) has width \(start.config.width), the run asks for \(config.width)")
+            }
+            if start.config.noiseLevelChannel != model.config.noiseLevelChannel {
+                guard model.config.noiseLevelChannel else {
+                    throw TrainingError.invalidConfiguration(reason: "\(path) has a noise-level channel: train it with --noise-channel")
+                }
+                start = start.addingNoiseLevelChannel()
             }
             model.parameters = start.parameters
         } else if config.identityStart == true {
@@ -373,6 +389,13 @@ public final class Trainer {
                 + (config.noiseWeightPower.map { String(format: "; loss weighted by (%g HU / σ)^%g", Double(TrainingConfig.noiseWeightReference), Double($0)) } ?? "")
                 + (config.outsideWeight.map { String(format: "; pixels outside %g…%g HU weighted %g", Double(TrainingConfig.lossWindow.lowerBound), Double(TrainingConfig.lossWindow.upperBound), Double($0)) } ?? ""))
         }
+        if model.config.noiseLevelChannel {
+            for (name, part) in [("training", train), ("validation", validation)] {
+                let levels = part.map { $0.noiseLevel * NoiseLevel.scaleHU }.sorted()
+                guard let lo = levels.first, let hi = levels.last else { continue }
+                log(String(format: "noise-level channel (blind σ) of the %@ slices: %.1f … %.1f HU, median %.1f", name, lo, hi, levels[levels.count / 2]))
+            }
+        }
         log("\(train.count) training slice pair(s) from \(seriesUIDs.count - validationSeries.count) series; \(validation.count) validation slice(s) from \(Set(validation.map(\.series)).count) series")
     }
 
@@ -383,16 +406,18 @@ public final class Trainer {
             sum += d * d
             count += 1
         }
+        let level = model.config.noiseLevelChannel ? NoiseLevel.channelValue(sigma: NoiseLevel.estimate(hu: low, rows: rows, columns: columns)) : 0
         return PairImage(low: low.map(model.normalize), normal: normal.map(model.normalize), rows: rows, columns: columns,
-                         series: series, lowHU: low, normalHU: normal, noiseSigma: Float((sum / Double(max(count, 1))).squareRoot()))
+                         series: series, lowHU: low, normalHU: normal, noiseSigma: Float((sum / Double(max(count, 1))).squareRoot()),
+                         noiseLevel: level)
     }
 
     // MARK: batches
 
     /// The batch for the current RNG state (random) or step (strided), with flips/rotations.
     func nextBatch() -> (Tensor, Tensor, [Float]) {
-        let p = config.patch, b = config.batch
-        var input = Tensor(zeros: [b, 1, p, p]), target = Tensor(zeros: [b, 1, p, p])
+        let p = config.patch, b = config.batch, channels = model.config.inputChannels
+        var input = Tensor(zeros: [b, channels, p, p]), target = Tensor(zeros: [b, 1, p, p])
         var weights = [Float](repeating: 1, count: b)
         let airLimit = model.normalize(-900)
         for k in 0..<b {
@@ -427,12 +452,14 @@ public final class Trainer {
                     if transform & 1 != 0 { cc = p - 1 - cc }
                     if transform & 2 != 0 { rr = p - 1 - rr }
                     let src = (r0 + rr) * img.columns + c0 + cc
-                    input.data[(k * p + r) * p + c] = img.low[src]
+                    input.data[(k * channels * p + r) * p + c] = img.low[src]
                     target.data[(k * p + r) * p + c] = img.normal[src]
                 }
             }
+            // The noise-level channel: the slice's value everywhere (flips leave a constant alone).
+            for i in 0..<(channels - 1) * p * p { input.data[(k * channels + 1) * p * p + i] = img.noiseLevel }
             if let a = kernelA {
-                input.data.withUnsafeMutableBufferPointer { Self.kernelFilter($0.baseAddress! + k * p * p, side: p, a: a) }
+                input.data.withUnsafeMutableBufferPointer { Self.kernelFilter($0.baseAddress! + k * channels * p * p, side: p, a: a) }
                 target.data.withUnsafeMutableBufferPointer { Self.kernelFilter($0.baseAddress! + k * p * p, side: p, a: a) }
             }
         }
@@ -536,7 +563,7 @@ public final class Trainer {
         struct Row { var kernel: String; var psnrLow, psnr, ssimLow, ssim: Double; var biasLow, bias: Double?; var weight: Int }
         var rows: [Row] = []
         for v in validation {
-            let y = model.infer(Tensor(shape: [1, 1, v.rows, v.columns], data: v.low)).data.map(model.denormalize)
+            let y = model.infer(model.input(normalized: v.low, rows: v.rows, columns: v.columns, noiseLevel: v.noiseLevel)).data.map(model.denormalize)
             // Uniform squares on the normal-dose slice (the cleanest guide); bias = Σ(image − normal) / pixels.
             let rois = Regions.uniformROIs(guide: v.normalHU, rows: v.rows, columns: v.columns)
             let (dLow, pixels) = Regions.difference(v.lowHU, from: v.normalHU, columns: v.columns, rois: rois)

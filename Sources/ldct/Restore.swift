@@ -154,6 +154,10 @@ struct Restore: ParsableCommand {
                 printError(lo == hi ? String(format: "  strength %.2f", Double(lo)) : String(format: "  strength %.2f … %.2f (median %.2f)",
                            Double(lo), Double(hi), Double(s.alphas.sorted()[s.alphas.count / 2])))
             }
+            if let lo = s.noiseLevels.min(), let hi = s.noiseLevels.max() {
+                printError(String(format: "  noise level told to the network (blind σ): %.1f … %.1f HU (median %.1f)", Double(lo), Double(hi),
+                                  Double(s.noiseLevels.sorted()[s.noiseLevels.count / 2])))
+            }
             if s.clampedPixels > 0 { printError("  note: \(s.clampedPixels) pixel(s) clamped to the 16-bit range") }
             for e in s.errors { printError("  error: \(e)") }
         }

@@ -49,6 +49,7 @@ struct Train: ParsableCommand {
     @Option(help: "Kernel augmentation A (0–0.25): filter each patch pair, low and normal alike, by [a, 1−2a, a] with a in [−A/2, A] (blur or sharpen), e.g. 0.2.") var kernelAugment: Float?
     @Option(help: "Weight W (0–1] of the pixels whose normal-dose value lies outside the soft-tissue window −160…240 HU (the evaluation's) in the loss's pixel-wise part (MSE, L1), e.g. 0.2: soft tissue counts more, lung, air and bone still count (default 1: all pixels alike).") var outsideWeight: Float?
     @Option(help: "W of --loss psnr-ssim: −PSNR + W × (1 − SSIM) (default 50: 0.01 of SSIM is worth 0.5 dB).") var ssimWeight: Double?
+    @Flag(help: "Give the network a second input channel with each slice's noise level, measured blind (FFDNet-style; weights from --init-weights without it start with zero weights on it, the same network).") var noiseChannel = false
     @Option(help: ArgumentHelp(PairingMode.help)) var pairBy: PairingMode = .auto
     @Option(help: "Threads for the network (default: all cores; under mpirun, the cores divided among the node's ranks).") var threads: Int?
     @Option(help: ArgumentHelp(ConvolutionAlgorithm.help + " A resumed run keeps the path it was started with."))
@@ -112,6 +113,7 @@ struct Train: ParsableCommand {
                 config.kernelAugment = kernelAugment
                 config.outsideWeight = outsideWeight
                 config.ssimWeight = ssimWeight
+                config.noiseChannel = noiseChannel ? true : nil
                 config.pairBy = pairBy == .auto ? nil : pairBy
                 config.simulation = config.simulateDoses.isEmpty ? nil : "realistic"
                 config.conv = conv

@@ -69,4 +69,25 @@ struct TrainSimulateCLITests {
         #expect(ssim.code == 2 && ssim.err.contains("an SSIM weight needs --loss psnr-ssim"), "\(ssim.code) \(ssim.err)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/a/checkpoint.safetensors"))
     }
+
+    @Test("train --noise-channel → restore: the two-channel model restores, the log and the manifest give each slice's noise level; with --kernel-augment it is refused (exit 2)")
+    func noiseChannel() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try ldct("phantom", "-o", dir + "/normal", "--slices", "2", "--seed", "6", "--size", "64").code == 0)
+        let common = ["train", "--normal", dir + "/normal", "--simulate-dose", "0.25", "--i0", "3e4", "--steps", "2",
+                      "--width", "4", "--patch", "25", "--batch", "2", "--noise-channel"]
+        let refused = try ldct(common + ["-o", dir + "/x", "--kernel-augment", "0.2"])
+        #expect(refused.code == 2 && refused.err.contains("--kernel-augment and --noise-channel exclude each other"), "\(refused.code) \(refused.err)")
+        let t = try ldct(common + ["-o", dir + "/run"])
+        #expect(t.code == 0, "\(t.err)")
+        #expect(t.err.contains("noise-level channel (blind σ) of the training slices"), "\(t.err)")
+        #expect(try SafeTensors.read(dir + "/run/model.safetensors").tensors["conv1.weight"]?.shape == [4, 2, 5, 5])
+        #expect(try ldct("simulate", dir + "/normal", "-o", dir + "/low", "--dose", "0.25", "--i0", "1e4", "--seed", "2").code == 0)
+        let r = try ldct("restore", dir + "/low", "-o", dir + "/out", "--model", dir + "/run/model.safetensors")
+        #expect(r.code == 0, "\(r.err)")
+        #expect(r.err.contains("noise level told to the network (blind σ):"), "\(r.err)")
+        let manifest = try String(contentsOfFile: dir + "/out/manifest.json", encoding: .utf8)
+        #expect(manifest.contains("\"noiseLevels\""), "\(manifest)")
+    }
 }

@@ -26,11 +26,16 @@ BATCH, H, W = 2, 25, 23   # non-square, just above the 21×21 minimum
 
 
 class REDCNN(nn.Module):
-    """RED-CNN as released by Chen et al. (2017), in the names of the common PyTorch port."""
+    """RED-CNN as released by Chen et al. (2017), in the names of the common PyTorch port.
 
-    def __init__(self, width=96, final_relu=True):
+    in_channels=2 is LowDoseCT's noise-level variant (`ldct train --noise-channel`): channel 1 holds the
+    slice's blind noise level (Sources/Denoising/NoiseLevel.swift: sigma / 25 HU in every pixel) and
+    the global shortcut adds channel 0, the slice, only. in_channels=1 is the paper's network.
+    """
+
+    def __init__(self, width=96, final_relu=True, in_channels=1):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, width, 5, stride=1, padding=0)
+        self.conv1 = nn.Conv2d(in_channels, width, 5, stride=1, padding=0)
         self.conv2 = nn.Conv2d(width, width, 5, stride=1, padding=0)
         self.conv3 = nn.Conv2d(width, width, 5, stride=1, padding=0)
         self.conv4 = nn.Conv2d(width, width, 5, stride=1, padding=0)
@@ -58,7 +63,7 @@ class REDCNN(nn.Module):
         b2 = keep("b2", self.relu(self.tconv2(b1)))
         b3 = keep("b3", self.relu(self.tconv3(b2) + a2))
         b4 = keep("b4", self.relu(self.tconv4(b3)))
-        y = self.tconv5(b4) + x
+        y = self.tconv5(b4) + x[:, :1]
         if self.final_relu:
             y = self.relu(y)
         return keep("y", y)
