@@ -161,6 +161,8 @@ public struct Pipeline: Sendable, Equatable {
             "loss": Key(kind: .string, flag: "--loss"), "strided": Key(kind: .bool, flag: "--strided"),
             "no_augment": Key(kind: .bool, flag: "--no-augment"), "identity_start": Key(kind: .bool, flag: "--identity-start"),
             "noise_weight": Key(kind: .double, flag: "--noise-weight"), "kernel_augment": Key(kind: .double, flag: "--kernel-augment"), "pair_by": Key(kind: .string, flag: "--pair-by"),
+            "outside_weight": Key(kind: .double, flag: "--outside-weight"), "ssim_weight": Key(kind: .double, flag: "--ssim-weight"),
+            "noise_channel": Key(kind: .bool, flag: "--noise-channel"),
             "init_weights": Key(kind: .path, flag: "--init-weights", role: .input),
             "validation_fraction": Key(kind: .double, flag: "--validation-fraction"),
             "validation_every": Key(kind: .int, flag: "--validation-every"), "checkpoint_every": Key(kind: .int, flag: "--checkpoint-every"),

@@ -81,6 +81,17 @@ struct PipelineFileTests {
         #expect(tune.filter { $0.contains("/val-low/") }.count == 8, "tuned on the eight validation series, not on training pairs")
     }
 
+    @Test("train's loss and input options reach the command line: outside_weight, ssim_weight, noise_channel")
+    func trainOptions() throws {
+        let file = try write("stages:\n  - train: {normal: [n], low: [l], output: run, loss: psnr-ssim, outside_weight: 0.2, ssim_weight: 15, noise_channel: true}\n")
+        let args = try Pipeline.load(file, checkInputs: false).stages[0].arguments
+        func value(_ flag: String) -> String? { args.firstIndex(of: flag).map { args[$0 + 1] } }
+        #expect(value("--outside-weight") == "0.2" && value("--ssim-weight") == "15", "\(args)")
+        #expect(args.contains("--noise-channel"), "\(args)")
+        let off = try write("stages:\n  - train: {normal: [n], low: [l], output: run, noise_channel: false}\n")
+        #expect(!(try Pipeline.load(off, checkInputs: false).stages[0].arguments.contains("--noise-channel")))
+    }
+
     @Test("every error names the file and line", arguments: [
         ("stages:\n  - restore: {inputs: [in], output: o, modle: x}\n", "did you mean 'model'", 2),
         ("stages:\n  - restor: {inputs: [in], output: o}\n", "unknown stage 'restor'", 2),
