@@ -54,6 +54,9 @@ public final class Node: @unchecked Sendable {
     let restorer: StudyRestorer
     /// The views each slice's restoration averages (config `ensemble`).
     public var ensemble: ViewEnsemble { restorer.ensemble }
+    /// What the operator should know about the configuration (logged at start): e.g. an `auto`
+    /// curve tuned on other views than `ensemble` (`RestoreStrength.viewsNote`).
+    public private(set) var notes: [String] = []
     let modelPath: String
 
     public init(config: NodeConfig) throws {
@@ -66,14 +69,18 @@ public final class Node: @unchecked Sendable {
         modelPath = path
         let model: REDCNN
         let strength: RestoreStrength
+        let metadata: [String: String]
         do {
-            let (loaded, metadata) = try ModelFile.load(path)
+            let (loaded, meta) = try ModelFile.load(path)
             model = loaded
+            metadata = meta
             model.workspace.algorithm = config.conv
             strength = try RestoreStrength.resolve(config.strength, metadata: metadata, model: path)
         } catch { throw NodeError.configuration(reason: "\(error)") }
+        let views = ViewEnsemble(count: config.ensemble) ?? .single
         restorer = StudyRestorer(model: model, modelLabel: (path as NSString).lastPathComponent, uidRoot: config.uidRoot,
-                                 strength: strength, ensemble: ViewEnsemble(count: config.ensemble) ?? .single)
+                                 strength: strength, ensemble: views)
+        if let note = strength.viewsNote(metadata: metadata, views: views.count) { notes.append(note) }
     }
 
     /// Starts the SCP on a background thread; returns once it is listening (or failed).

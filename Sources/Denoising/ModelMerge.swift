@@ -24,7 +24,7 @@ public enum ModelMerge {
     /// Metadata keys that describe one set of weights and so do not carry over to the merge: the
     /// strength curve (tuned on the other network's output) and the CT-number corrections (already
     /// in the biases, each scaled by its weight).
-    public static let perWeightsKeys = [StrengthCurve.metadataKey, "strength_tuned_on", "strength_tuned_views", "hu_correction"]
+    public static let perWeightsKeys = [StrengthCurve.metadataKey, "strength_tuned_on", RestoreStrength.tunedViewsKey, "hu_correction"]
 
     /// `(1 − weight) × base + weight × tuned`. The configurations must match exactly; `names` label
     /// the two in errors (file paths from the CLI).

@@ -183,6 +183,18 @@ public enum NoiseEstimate {
 }
 
 extension RestoreStrength {
+    /// Metadata key of the views an `auto` curve was fitted on (`ldct tune --ensemble N`; absent = 1).
+    public static let tunedViewsKey = "strength_tuned_views"
+
+    /// A note for the log when an `auto` curve was tuned on another number of views than a restore
+    /// averages (`views`): the curve reads α from the noise the network removed, which differs with the
+    /// views. Nil under a fixed strength or when the views agree. `ldct restore` and `ldct node` log it.
+    public func viewsNote(metadata: [String: String], views: Int) -> String? {
+        guard case .auto = self else { return nil }
+        let tuned = metadata[Self.tunedViewsKey].flatMap(Int.init) ?? 1
+        return tuned == views ? nil : "the strength curve was tuned on \(tuned) view(s); this restore averages \(views)"
+    }
+
     /// The strength for a `--strength` value (nil: not given) and a loaded model's metadata:
     /// a number within 0…2; `auto`, which needs the model's tuned curve; not given: `auto` when the
     /// model has a curve, else 1 (the network's output, as models without one always gave).

@@ -74,6 +74,7 @@ struct NodeCommand: ParsableCommand {
             try node.startListening()
             NodeLog.line("node \(cfg.ae) on port \(cfg.port), spool \(cfg.spool), forwarding to "
                 + cfg.forward.map(\.description).joined(separator: ", "))
+            for note in node.notes { NodeLog.line("note: \(note)") }
             node.runWorker()
         } catch {
             printError("ldct node: \(error)")

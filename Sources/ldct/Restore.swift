@@ -106,11 +106,7 @@ struct Restore: ParsableCommand {
         }
         if model == nil { printError("ldct restore: default model \(modelPath)") }
         if !chosen.isIdentity { printError("ldct restore: strength \(chosen)") }
-        // A curve fits what the network removed with the views it was tuned on; say when this restore differs.
-        let tunedViews = metadata["strength_tuned_views"].flatMap(Int.init) ?? 1
-        if case .auto = chosen, tunedViews != ensemble {
-            printError("ldct restore: note: the strength curve was tuned on \(tunedViews) view(s); this restore averages \(ensemble)")
-        }
+        if let note = chosen.viewsNote(metadata: metadata, views: ensemble) { printError("ldct restore: note: \(note)") }
         let views = ViewEnsemble(count: ensemble) ?? .single
         if !views.isSingle { printError("ldct restore: mean of \(views.count) views per slice") }
         let restorer = StudyRestorer(model: loaded, modelLabel: (modelPath as NSString).lastPathComponent, uidRoot: uidRoot,

@@ -151,7 +151,7 @@ struct Tune: ParsableCommand {
         metadata[StrengthCurve.metadataKey] = fit.curve.description
         metadata["strength_tuned_on"] = summary
         // The views the curve was fitted for (`restore --ensemble`); absent: one, the network as it is.
-        if views.isSingle { metadata.removeValue(forKey: "strength_tuned_views") } else { metadata["strength_tuned_views"] = String(views.count) }
+        if views.isSingle { metadata.removeValue(forKey: RestoreStrength.tunedViewsKey) } else { metadata[RestoreStrength.tunedViewsKey] = String(views.count) }
         do {
             try FileManager.default.createDirectory(atPath: (output as NSString).deletingLastPathComponent.isEmpty ? "." : (output as NSString).deletingLastPathComponent,
                                                     withIntermediateDirectories: true)

@@ -63,6 +63,21 @@ struct NodeTests {
         #expect(throws: NodeError.self) { try NodeConfig.load(yaml: dir + "/e3.yaml") }
         viewed.ensemble = 6
         #expect(throws: NodeError.self) { try viewed.validate() }
+        // A model with a curve tuned on one view: the node notes an ensemble that differs, as restore does.
+        viewed.ensemble = 4
+        viewed.model = smallModel
+        #expect(try Node(config: viewed).notes.isEmpty, "no curve, nothing to note")
+        let (plain, _) = try ModelFile.load(smallModel)
+        try ModelFile.save(plain, to: dir + "/curved.safetensors", metadata: [StrengthCurve.metadataKey: "10:0.8,40:1"])
+        viewed.model = dir + "/curved.safetensors"
+        #expect(try Node(config: viewed).notes == ["the strength curve was tuned on 1 view(s); this restore averages 4"])
+        try ModelFile.save(plain, to: dir + "/curved4.safetensors",
+                           metadata: [StrengthCurve.metadataKey: "10:0.8,40:1", RestoreStrength.tunedViewsKey: "4"])
+        viewed.model = dir + "/curved4.safetensors"
+        #expect(try Node(config: viewed).notes.isEmpty)
+        viewed.strength = "0.7"
+        viewed.model = dir + "/curved.safetensors"
+        #expect(try Node(config: viewed).notes.isEmpty, "a fixed strength reads no curve")
         strong.spool = dir + "/spool-s"
         strong.model = smallModel
         #expect(throws: Never.self) { try Node(config: strong) }
