@@ -152,6 +152,8 @@ struct NoiseLevelTests {
         }
         #expect(try #require(two.tensor("tconv5.weight")) == (try #require(plain.tensor("tconv5.weight"))))
         #expect(two.addingNoiseLevelChannel().parameters == two.parameters)
+        // At the paper's width the channel adds 96 × 25 taps.
+        #expect(REDCNN(config: REDCNNConfig(width: 96, noiseLevelChannel: true)).parameterCount == 1_848_865 + 2_400)
     }
 
     @Test("files: a two-channel model saves and loads with its estimator named; other estimators and a channel-less key are refused")
