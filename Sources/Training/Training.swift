@@ -284,7 +284,7 @@ public final class Trainer {
             var swap = SwapCheck()
             for p in result.pairs {
                 let l = try PixelDecoder.decode(p.low), n = try PixelDecoder.decode(p.normal)
-                images.append(makePair(low: l.hu, normal: n.hu, rows: l.rows, columns: l.columns, series: p.seriesUID))
+                images.append(makePair(low: l.hu, normal: n.hu, rows: l.rows, columns: l.columns, series: p.seriesUID, paddingMask: l.paddingMask))
                 if l.hu.count == n.hu.count { swap.add(low: l.hu, normal: n.hu, rows: l.rows, columns: l.columns, paddingMask: l.paddingMask) }
             }
             pairingSummary = result.summary
@@ -309,7 +309,7 @@ public final class Trainer {
                         let n = try PixelDecoder.decode(slice)
                         let noise = try plan.noise(index: i, hu: n.hu, grid: grid, seed: sliceSeed(i)).noise
                         images.append(makePair(low: zip(n.hu, noise).map { $0 + $1 }, normal: n.hu, rows: n.rows, columns: n.columns,
-                                               series: series.seriesInstanceUID))
+                                               series: series.seriesInstanceUID, paddingMask: n.paddingMask))
                     }
                     log("simulated \(Int(dose * 100))% dose for \(series.slices.count) slice(s) of series \(series.seriesNumber ?? 0): \(plan.summary)")
                 }
@@ -325,7 +325,7 @@ public final class Trainer {
                         let n = try PixelDecoder.decode(slice)
                         let seed = config.seed ^ UIDFactory.fnv1a64("\(slice.referenceKey)|\(dose)")
                         let low = try inserter.simulate(n.hu, grid: grid, doseFraction: dose, seed: seed)
-                        images.append(makePair(low: low, normal: n.hu, rows: n.rows, columns: n.columns, series: series.seriesInstanceUID))
+                        images.append(makePair(low: low, normal: n.hu, rows: n.rows, columns: n.columns, series: series.seriesInstanceUID, paddingMask: n.paddingMask))
                     }
                     log("simulated \(Int(dose * 100))% dose for \(series.slices.count) slice(s) of series \(series.seriesNumber ?? 0)")
                 }
@@ -352,7 +352,7 @@ public final class Trainer {
             held = []
             for p in result.pairs {
                 let l = try PixelDecoder.decode(p.low), n = try PixelDecoder.decode(p.normal)
-                var pair = makePair(low: l.hu, normal: n.hu, rows: l.rows, columns: l.columns, series: p.seriesUID)
+                var pair = makePair(low: l.hu, normal: n.hu, rows: l.rows, columns: l.columns, series: p.seriesUID, paddingMask: l.paddingMask)
                 let k = kernels[p.seriesUID]?.trimmingCharacters(in: .whitespaces) ?? ""
                 pair.kernel = k.isEmpty ? "unknown" : k
                 held.append(pair)
@@ -399,14 +399,16 @@ public final class Trainer {
         log("\(train.count) training slice pair(s) from \(seriesUIDs.count - validationSeries.count) series; \(validation.count) validation slice(s) from \(Set(validation.map(\.series)).count) series")
     }
 
-    func makePair(low: [Float], normal: [Float], rows: Int, columns: Int, series: String) -> PairImage {
+    /// A pair; `paddingMask` (the low-dose slice's) keeps padding out of the noise-level estimate,
+    /// exactly as `SliceRestorer` does at restore.
+    func makePair(low: [Float], normal: [Float], rows: Int, columns: Int, series: String, paddingMask: [UInt8] = []) -> PairImage {
         var sum = 0.0, count = 0
         for i in 0..<min(low.count, normal.count) where normal[i] > -500 {
             let d = Double(low[i] - normal[i])
             sum += d * d
             count += 1
         }
-        let level = model.config.noiseLevelChannel ? NoiseLevel.channelValue(sigma: NoiseLevel.estimate(hu: low, rows: rows, columns: columns)) : 0
+        let level = model.config.noiseLevelChannel ? NoiseLevel.channelValue(sigma: NoiseLevel.estimate(hu: low, rows: rows, columns: columns, paddingMask: paddingMask)) : 0
         return PairImage(low: low.map(model.normalize), normal: normal.map(model.normalize), rows: rows, columns: columns,
                          series: series, lowHU: low, normalHU: normal, noiseSigma: Float((sum / Double(max(count, 1))).squareRoot()),
                          noiseLevel: level)

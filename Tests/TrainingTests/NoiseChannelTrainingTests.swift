@@ -47,6 +47,30 @@ struct NoiseChannelTrainingTests {
         }
     }
 
+    @Test("a pair's level leaves padding out, as restore does (a small slice, where the body fallback would take it in)")
+    func paddingOutOfTheLevel() throws {
+        var config = tinyConfig("unused", steps: 1)
+        config.noiseChannel = true
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let trainer = try Trainer(config: config, run: dir)
+        var rng = SeededGenerator(seed: 61)
+        let (rows, columns) = (30, 30)
+        var low = [Float](repeating: 0, count: rows * columns), mask = [UInt8](repeating: 0, count: rows * columns)
+        for r in 0..<rows {
+            for c in 0..<columns {
+                let i = r * columns + c
+                if c < 10 { low[i] = (r + c) % 2 == 0 ? 3000 : -1000; mask[i] = 1 } else { low[i] = 60 + 20 * (rng.uniform() + rng.uniform() + rng.uniform() - 1.5) * 2 }
+            }
+        }
+        let masked = trainer.makePair(low: low, normal: low, rows: rows, columns: columns, series: "s", paddingMask: mask).noiseLevel
+        let expected = NoiseLevel.channelValue(sigma: NoiseLevel.estimate(hu: low, rows: rows, columns: columns, paddingMask: mask))
+        #expect(masked == expected)
+        let unmasked = trainer.makePair(low: low, normal: low, rows: rows, columns: columns, series: "s").noiseLevel
+        #expect(abs(masked * NoiseLevel.scaleHU / 20 - 1) < 0.15, "the flat part's σ is 20 HU: \(masked * NoiseLevel.scaleHU)")
+        #expect(unmasked > 1.5 * masked, "without the mask the padding's ±2000 HU steps would count (\(unmasked) vs \(masked))")
+    }
+
     @Test("3 steps + resume to 6 equals 6 steps, bit for bit, with the channel")
     func resume() throws {
         let data = try smallStudies()
