@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConvNet
 import DICOMIO
+import Denoising
 import Foundation
 
 /// `ldct` — LowDoseCT's command line. Parsing, progress and exit codes only; the work is in the
@@ -31,6 +32,12 @@ enum ExitCodes {
 /// Lines to stderr, for progress and summaries that must not mix with JSON on stdout.
 func printError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+/// `--ensemble N` of restore, tune and node: the views, or a usage error naming the allowed counts.
+func ensembleOption(_ count: Int) throws -> ViewEnsemble {
+    guard let views = ViewEnsemble(count: count) else { throw ValidationError("--ensemble: \(EnsembleError(text: String(count)))") }
+    return views
 }
 
 extension PairingMode: ExpressibleByArgument {}

@@ -56,7 +56,7 @@ struct NodeCommand: ParsableCommand {
             if let strength { cfg.strength = strength }
             if let conv { cfg.conv = conv }
             if let ensemble {
-                guard ViewEnsemble(count: ensemble) != nil else { throw ValidationError("--ensemble: \(EnsembleError(text: String(ensemble)))") }
+                _ = try ensembleOption(ensemble)
                 cfg.ensemble = ensemble
             }
             if let spool { cfg.spool = spool }

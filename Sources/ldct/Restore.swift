@@ -74,7 +74,7 @@ struct Restore: ParsableCommand {
             throw ValidationError("unknown transfer syntax '\(transferSyntax)'")
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        if ViewEnsemble(count: ensemble) == nil { throw ValidationError("--ensemble: \(EnsembleError(text: String(ensemble)))") }
+        _ = try ensembleOption(ensemble)
         if plan == nil && inputs.isEmpty { throw ValidationError("give DICOM files or folders, or --plan PLAN") }
         if plan == nil && shard != nil { throw ValidationError("--shard needs --plan (make one with `ldct plan`)") }
         if plan != nil && (report || !reference.isEmpty) {
@@ -107,7 +107,7 @@ struct Restore: ParsableCommand {
         if model == nil { printError("ldct restore: default model \(modelPath)") }
         if !chosen.isIdentity { printError("ldct restore: strength \(chosen)") }
         if let note = chosen.viewsNote(metadata: metadata, views: ensemble) { printError("ldct restore: note: \(note)") }
-        let views = ViewEnsemble(count: ensemble) ?? .single
+        let views = try ensembleOption(ensemble)
         if !views.isSingle { printError("ldct restore: mean of \(views.count) views per slice") }
         let restorer = StudyRestorer(model: loaded, modelLabel: (modelPath as NSString).lastPathComponent, uidRoot: uidRoot,
                                      transferSyntax: OutputTransferSyntax(rawValue: transferSyntax) ?? .explicitLittle,

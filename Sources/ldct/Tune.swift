@@ -63,7 +63,7 @@ struct Tune: ParsableCommand {
         guard maxStrength > 0, maxStrength <= 2 else { throw ValidationError("--max-strength must be within 0…2") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard ssimWeight.isFinite, ssimWeight >= 0, ssimWeight <= 1000 else { throw ValidationError("--ssim-weight must be within 0…1000") }
-        if ViewEnsemble(count: ensemble) == nil { throw ValidationError("--ensemble: \(EnsembleError(text: String(ensemble)))") }
+        _ = try ensembleOption(ensemble)
     }
 
     func run() throws {
@@ -95,7 +95,7 @@ struct Tune: ParsableCommand {
             printError("ldct tune: no low/normal-dose pairs found")
             throw ExitCodes.nothingFound
         }
-        let views = ViewEnsemble(count: ensemble) ?? .single
+        let views = try ensembleOption(ensemble)
         let restorer = SliceRestorer(model: loaded, ensemble: views)
         let progress = ProgressLine()
         var samples: [StrengthSample] = []
